@@ -1,0 +1,178 @@
+"""Build a Detectron2 detector from a model-zoo name or a config + checkpoint.
+
+The real loading code: model-zoo configs and checkpoint URLs, local checkpoints (.pth/.pkl),
+checks that a checkpoint fits the architecture. `random_weights=True` builds the same
+architecture with seeded random weights for machines that cannot download the zoo weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from detectron2 import model_zoo
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.data import MetadataCatalog
+from detectron2.modeling import build_model
+from detectron2.structures import ImageList
+
+from creativelens.errors import UserError
+
+ZOO_CONFIGS = {
+    "faster_rcnn_R_50_FPN_1x": "COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml",
+    "faster_rcnn_R_101_FPN_3x": "COCO-Detection/faster_rcnn_R_101_FPN_3x.yaml",
+    "faster_rcnn_X_101_32x8d_FPN_3x": "COCO-Detection/faster_rcnn_X_101_32x8d_FPN_3x.yaml",
+}
+RANDOM_WEIGHTS_NOTICE = "RANDOM WEIGHTS: detections are meaningless; for plumbing and speed only"
+
+
+@dataclass
+class Detector:
+    name: str
+    cfg: object  # detectron2 CfgNode
+    model: torch.nn.Module  # GeneralizedRCNN, eval mode
+    class_names: list[str]
+    weights: str  # checkpoint path/URL, or "random(seed=N)"
+
+    @property
+    def random_weights(self) -> bool:
+        return self.weights.startswith("random")
+
+
+def load_detector(
+    model: str | None = None,
+    *,
+    config_file: str | Path | None = None,
+    weights: str | Path | None = None,
+    random_weights: bool = False,
+    labels_file: str | Path | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+) -> Detector:
+    """A Detectron2 Faster R-CNN in eval mode, plus its class names.
+
+    `model` is a zoo name (see ZOO_CONFIGS); with `config_file` it only names the result.
+    Weights: `weights` (path or URL) if given, else the zoo checkpoint URL, unless
+    `random_weights`.
+    """
+    if config_file is None:
+        if model not in ZOO_CONFIGS:
+            known = ", ".join(ZOO_CONFIGS)
+            raise UserError(f"unknown model {model!r}: choose one of {known}, or pass --config-file")
+        cfg_path = model_zoo.get_config_file(ZOO_CONFIGS[model])
+        default_weights = model_zoo.get_checkpoint_url(ZOO_CONFIGS[model])
+    else:
+        cfg_path = str(config_file)
+        if not Path(cfg_path).is_file():
+            raise UserError(f"config file {cfg_path} does not exist")
+        default_weights = None
+        model = model or Path(cfg_path).stem
+
+    cfg = get_cfg()
+    try:
+        cfg.merge_from_file(cfg_path)
+    except Exception as error:  # detectron2 raises several kinds for a bad YAML
+        raise UserError(f"config file {cfg_path} is not a Detectron2 config: {error}") from None
+    if cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN" or cfg.MODEL.PROPOSAL_GENERATOR.NAME != "RPN":
+        raise UserError(f"{cfg_path}: only Faster R-CNN (GeneralizedRCNN + RPN) models can be exported")
+    if cfg.MODEL.MASK_ON or cfg.MODEL.KEYPOINT_ON:
+        raise UserError(f"{cfg_path}: mask/keypoint heads are not supported; box detection only")
+    cfg.MODEL.DEVICE = device
+    cfg.MODEL.WEIGHTS = ""
+    class_names = _class_names(cfg, labels_file)
+
+    torch.manual_seed(seed)
+    detector = build_model(cfg).eval()
+    if random_weights:
+        _spread_random_classifier(detector, seed)
+        source = f"random(seed={seed})"
+    else:
+        source = str(weights or default_weights or "")
+        if not source:
+            raise UserError("a custom --config-file needs --weights (or --random-weights)")
+        _load_checkpoint(detector, source, model)
+        cfg.MODEL.WEIGHTS = source
+    cfg.freeze()
+    return Detector(model, cfg, detector, class_names, source)
+
+
+def _class_names(cfg, labels_file) -> list[str]:
+    num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
+    if labels_file is not None:
+        path = Path(labels_file)
+        if not path.is_file():
+            raise UserError(f"labels file {path} does not exist")
+        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    else:
+        dataset = cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else None
+        try:
+            names = list(MetadataCatalog.get(dataset).thing_classes) if dataset else []
+        except AttributeError:
+            names = []
+        names = names or [f"class_{i}" for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise UserError(f"{len(names)} class names for a model with {num_classes} classes")
+    return names
+
+
+class _CheckedCheckpointer(DetectionCheckpointer):
+    """Keeps the incompatibilities that DetectionCheckpointer would otherwise only log."""
+
+    incompatible = None
+
+    def _load_model(self, checkpoint):
+        self.incompatible = super()._load_model(checkpoint)
+        return self.incompatible
+
+
+def _load_checkpoint(detector: torch.nn.Module, source: str, model_name: str) -> None:
+    is_url = "://" in source
+    if not is_url and not Path(source).is_file():
+        raise UserError(f"checkpoint {source} does not exist")
+    checkpointer = _CheckedCheckpointer(detector)
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    logging.getLogger("detectron2").setLevel(logging.ERROR)
+    try:
+        checkpointer.load(source)
+    except (OSError, RuntimeError, ValueError, KeyError) as error:
+        hint = " (no network here? use --weights PATH or --random-weights)" if is_url else ""
+        raise UserError(f"could not load checkpoint {source}: {error}{hint}") from None
+    incompatible = checkpointer.incompatible
+    expected = len(detector.state_dict())
+    if incompatible is None:
+        raise UserError(f"checkpoint {source} holds no model weights")
+    if incompatible.incorrect_shapes or len(incompatible.missing_keys) > expected // 10:
+        example = incompatible.incorrect_shapes[:1] or incompatible.missing_keys[:1]
+        raise UserError(
+            f"checkpoint {source} does not fit {model_name}: {len(incompatible.incorrect_shapes)} "
+            f"tensors of other shapes, {len(incompatible.missing_keys)} of {expected} missing "
+            f"(e.g. {example[0]})"
+        )
+
+
+@torch.no_grad()
+def _spread_random_classifier(detector: torch.nn.Module, seed: int) -> None:
+    """Re-draw the box classifier so random weights give a spread of scores.
+
+    With random weights and frozen BatchNorm the box features are huge and the softmax
+    saturates; scaling the classifier by the median feature norm restores a spread, so that
+    parity checks compare real work rather than all-background outputs.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    image = torch.randint(0, 256, (3, 320, 320), generator=generator, dtype=torch.uint8)
+    images = ImageList.from_tensors([(image.float() - detector.pixel_mean) / detector.pixel_std], 32)
+    features = detector.backbone(images.tensor)
+    proposals, _ = detector.proposal_generator(images, features)
+    heads = detector.roi_heads
+    box_features = heads.box_pooler([features[f] for f in heads.box_in_features],
+                                    [p.proposal_boxes for p in proposals])
+    norms = heads.box_head(box_features).norm(dim=1)
+    median = float(np.median(norms.numpy())) or 1.0
+    classifier = heads.box_predictor.cls_score
+    classifier.weight.copy_(torch.randn(classifier.weight.shape, generator=generator) * (3.0 / median))
+    classifier.bias.zero_()
