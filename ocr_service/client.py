@@ -1,0 +1,126 @@
+"""Python client of the OCR sidecar.
+
+    from creativelens.ocr_service.client import OcrClient, exclusion_boxes
+
+    with OcrClient("127.0.0.1:50051") as ocr:
+        boxes = exclusion_boxes(detections, {"logo", "product"})  # x1, y1, x2, y2 pixel boxes
+        result = ocr.recognise(frame_bgr, boxes, timeout=30)     # bytes or a BGR numpy array
+        record.update(result.to_record_fields())                  # ocr_text, ocr_words
+
+Failures raise `OcrFailure` whose `code` is the gRPC status name (INVALID_ARGUMENT for an
+undecodable or oversized image, RESOURCE_EXHAUSTED when the service is overloaded,
+DEADLINE_EXCEEDED, UNAVAILABLE when no server answers). `recognise_many` streams many images
+over one call and yields `(request_id, OcrResult | OcrFailure)` as answers come back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from creativelens.detections import Detections
+from creativelens.formats import to_tesseract_boxes
+from creativelens.ocr_service import messages
+from creativelens.ocr_service.failures import OcrFailure
+from creativelens.ocr_service.generated import ocr_pb2_grpc
+from creativelens.ocr_service.results import Box, OcrResult
+
+Image = bytes | np.ndarray
+_STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+def exclusion_boxes(detections: Detections, excluded_labels: Iterable[str]) -> list[Box]:
+    """Tesseract-style boxes of the detections whose label is one of `excluded_labels`."""
+    excluded = set(excluded_labels)
+    keep = np.array([label in excluded for label in detections.labels], dtype=bool)
+    return to_tesseract_boxes(detections.select(keep)) if keep.any() else []
+
+
+def encode_image(image: Image) -> bytes:
+    """Bytes pass through; a numpy array is taken as OpenCV's BGR (or grey) and sent as PNG."""
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image)
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image))
+    if not ok:
+        raise ValueError(f"cannot encode an array of shape {image.shape} as PNG")
+    return encoded.tobytes()
+
+
+class OcrClient:
+    """One channel to an OCR server. Thread-safe; reuse it for every image.
+
+    Options left as None use the server's defaults (English, --psm 3, Sauvola, masking)."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        language: str | None = None,
+        page_segmentation_mode: int | None = None,
+        thresholding: str | None = None,
+        exclusion_mode: str | None = None,
+        max_message_bytes: int = 32 * 1024 * 1024,
+    ):
+        self.address = address
+        self._options = messages.options_to_proto(language, page_segmentation_mode, thresholding, exclusion_mode)
+        self._channel = grpc.insecure_channel(
+            address, options=[("grpc.max_send_message_length", max_message_bytes),
+                              ("grpc.max_receive_message_length", max_message_bytes)],
+        )
+        self._stub = ocr_pb2_grpc.OcrStub(self._channel)
+
+    def recognise(
+        self, image: Image, exclusion_boxes: Sequence[Box] = (), timeout: float | None = 60.0
+    ) -> OcrResult:
+        request = messages.request_to_proto(encode_image(image), exclusion_boxes, self._options)
+        try:
+            response = self._stub.Recognize(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise OcrFailure(error.code().name, error.details() or "") from None
+        return messages.result_from_proto(response)
+
+    def recognise_many(
+        self, items: Iterable[tuple[str, Image, Sequence[Box]]], timeout: float | None = None
+    ) -> Iterator[tuple[str, OcrResult | OcrFailure]]:
+        """Stream `(request_id, image, exclusion_boxes)` items; answers may come out of order."""
+        requests = (
+            messages.request_to_proto(encode_image(image), boxes, self._options, request_id)
+            for request_id, image, boxes in items
+        )
+        try:
+            for response in self._stub.RecognizeStream(requests, timeout=timeout):
+                if response.HasField("error"):
+                    code = _STATUS_NAMES.get(response.error.code, "UNKNOWN")
+                    yield response.request_id, OcrFailure(code, response.error.message)
+                else:
+                    yield response.request_id, messages.result_from_proto(response.result)
+        except grpc.RpcError as error:
+            raise OcrFailure(error.code().name, error.details() or "") from None
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the server's health check says SERVING; raise OcrFailure otherwise."""
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+            reply = health_pb2_grpc.HealthStub(self._channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+            )
+        except grpc.FutureTimeoutError:
+            raise OcrFailure("UNAVAILABLE", f"no OCR server answered at {self.address} within {timeout:.0f} s") from None
+        except grpc.RpcError as error:
+            raise OcrFailure(error.code().name, error.details() or "") from None
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            raise OcrFailure("UNAVAILABLE", f"the OCR server at {self.address} is not serving")
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "OcrClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
