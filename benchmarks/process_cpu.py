@@ -1,0 +1,47 @@
+"""CPU seconds used by this process and everything it started (tritonserver, its python stubs,
+the `creativelens stream` client), read from /proc.
+
+A phase's CPU cost is the difference of two readings. Children that ended and were waited for
+are counted through their parent's cutime/cstime, so nothing a phase started escapes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root_pid: int | None = None) -> float:
+    """User + system CPU seconds of `root_pid` (default: this process) and all its descendants."""
+    root_pid = root_pid or os.getpid()
+    stats = _all_process_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    total_ticks, pending = 0, [root_pid]
+    while pending:
+        pid = pending.pop()
+        if pid in stats:
+            total_ticks += stats[pid][1]
+        pending.extend(children.get(pid, ()))
+    return total_ticks / _TICKS_PER_SECOND
+
+
+def _all_process_stats() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, utime + stime + cutime + cstime in clock ticks)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+        fields = text[text.rindex(")") + 2:].split()
+        parent = int(fields[1])
+        utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+        stats[int(entry.name)] = (parent, utime + stime + cutime + cstime)
+    return stats
