@@ -90,9 +90,12 @@ class TesseractEngine:
             return words
         line_index = -1
         for word in self._tesserocr.iterate_level(iterator, level.WORD):
-            text = (word.GetUTF8Text(level.WORD) or "").strip()
             if word.IsAtBeginningOf(level.TEXTLINE) or line_index < 0:
                 line_index += 1
+            try:
+                text = (word.GetUTF8Text(level.WORD) or "").strip()
+            except RuntimeError:  # tesserocr's way of saying a page holds no text at all
+                continue
             if text:
                 words.append(Word(text, word.BoundingBox(level.WORD), word.Confidence(level.WORD), line_index))
         return words

@@ -87,6 +87,9 @@ class EnginePool:
     def worker_pids(self) -> list[int]:
         return [worker.pid for worker in self._slots]
 
+    def live_workers(self) -> int:
+        return sum(worker.process.is_alive() for worker in self._slots)
+
     def recognise(self, job: Job, deadline: float | None = None, wait_for_admission: bool = False) -> OcrResult:
         """Run `job` on a free worker. `deadline` is a `time.monotonic()` instant or None.
         With `wait_for_admission` (stream items, already bounded by their stream's window) a

@@ -174,10 +174,13 @@ class OcrServer:
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._grpc
         )
-        port = self._grpc.add_insecure_port(f"{config.host}:{config.port}")
+        try:
+            port = self._grpc.add_insecure_port(f"{config.host}:{config.port}")
+        except RuntimeError:
+            port = 0
         if port == 0:
             self.pool.close()
-            raise OSError(f"cannot listen on {config.host}:{config.port}")
+            raise OSError(f"cannot listen on {config.host}:{config.port} (in use?)")
         self._grpc.start()
         self.address = f"{config.host}:{port}"
         if config.metrics_port is not None:

@@ -1,0 +1,82 @@
+"""`creativelens ocr serve` and `creativelens ocr eval`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from creativelens.errors import UserError
+
+DEFAULT_EVAL_OUT = "benchmarks/results/ocr_eval"
+
+
+def add_commands(subparsers) -> None:
+    ocr = subparsers.add_parser("ocr", help="the Tesseract OCR sidecar: serve it, evaluate it")
+    commands = ocr.add_subparsers(dest="ocr_command", required=True, metavar="OCR_COMMAND")
+
+    serve = commands.add_parser("serve", help="run the OCR gRPC service until SIGTERM/Ctrl-C")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    serve.add_argument("--port", type=int, default=50051)
+    serve.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="engine processes, one Tesseract each (default: one per core)")
+    serve.add_argument("--max-queue", type=int, default=None,
+                       help="requests that may wait for an engine before RESOURCE_EXHAUSTED (default: 2 per worker)")
+    serve.add_argument("--metrics-port", type=int, default=None,
+                       help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
+    serve.add_argument("--max-message-mb", type=float, default=32.0, help="largest request accepted")
+    serve.add_argument("--max-megapixels", type=float, default=40.0, help="largest image accepted")
+    serve.add_argument("--exclusion-mode", choices=("mask", "drop"), default="mask",
+                       help="default way to keep text inside exclusion boxes out (requests may choose)")
+    serve.set_defaults(handler=run_serve)
+
+    evaluate = commands.add_parser(
+        "eval", help="score word recall/precision and speed: pytesseract vs the service, Otsu vs Sauvola"
+    )
+    evaluate.add_argument("--out", default=DEFAULT_EVAL_OUT,
+                          help="path prefix of the results: PREFIX.json and PREFIX.md")
+    evaluate.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    evaluate.add_argument("--rendered", type=int, default=24, help="how many ad-like images to render")
+    evaluate.add_argument("--note", default="", help="a line about the conditions, kept in the results")
+    evaluate.set_defaults(handler=run_eval)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from creativelens.ocr_service.options import RecognitionOptions
+    from creativelens.ocr_service.server import OcrServer, ServerConfig
+
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    if args.max_queue is not None and args.max_queue < 0:
+        raise UserError("--max-queue cannot be negative")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ServerConfig(
+        host=args.host, port=args.port, workers=args.workers, max_queue=args.max_queue,
+        max_message_bytes=int(args.max_message_mb * 1024 * 1024),
+        max_pixels=int(args.max_megapixels * 1_000_000), metrics_port=args.metrics_port,
+        defaults=RecognitionOptions(exclusion_mode=args.exclusion_mode),
+    )
+    stop_requested = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop_requested.set())
+    try:
+        server = OcrServer(config).start()
+    except OSError as error:
+        raise UserError(f"cannot serve on {args.host}:{args.port}: {error}") from None
+    metrics = f", metrics on http://{args.host}:{server.metrics_port}/metrics" if server.metrics_port else ""
+    print(f"ocr: serving on {server.address} with {args.workers} workers{metrics}", flush=True)
+    stop_requested.wait()
+    print("ocr: stopping (finishing requests in flight)", flush=True)
+    server.stop()
+    print("ocr: stopped", flush=True)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from creativelens.ocr_service.evaluate import run_evaluation
+
+    run_evaluation(out_prefix=args.out, workers=args.workers, rendered=args.rendered, note=args.note)
+    return 0
