@@ -1,0 +1,147 @@
+"""Decode stills and letterbox every item onto its canvas bucket, in a pool of worker threads.
+
+Pillow and OpenCV release the GIL while decoding and resizing, so threads keep the server fed
+without copying pixels between processes. Failures come back as values (`Prepared.error`),
+never as exceptions, so one corrupt file cannot stop a run.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from creativelens.canvas import Canvas, Letterboxed, choose_canvas, letterbox
+from creativelens.client.sources import DEFAULT_MAX_PIXELS, Item, MediaError, check_dimensions
+
+HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}  # OpenCV scales these to 8 bits
+
+
+@dataclass(frozen=True)
+class Prepared:
+    item: Item
+    boxed: Letterboxed | None = None
+    image_bgr: np.ndarray | None = None  # the original pixels, kept only for enrichers (OCR)
+    error: str | None = None
+
+    @property
+    def width(self) -> int:
+        return self.boxed.original_width if self.boxed else 0
+
+    @property
+    def height(self) -> int:
+        return self.boxed.original_height if self.boxed else 0
+
+
+def decode_still(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """BGR uint8 pixels of a still (first frame of an animation, EXIF orientation applied).
+
+    Pillow decodes first because it refuses truncated files (OpenCV silently pads them);
+    formats only OpenCV knows (and 16-bit or float images) go through OpenCV.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            check_dimensions(*image.size, max_pixels)
+            if image.mode not in HIGH_DEPTH_MODES:
+                image.seek(0)
+                rgb = ImageOps.exif_transpose(image).convert("RGB")
+                return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
+    except Image.DecompressionBombError as error:
+        raise MediaError(f"refused as a decompression bomb: {error}") from None
+    except UnidentifiedImageError:
+        pass
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise MediaError(f"corrupt or truncated image: {error}") from None
+    return _decode_with_opencv(path, max_pixels)
+
+
+def _decode_with_opencv(path: str | Path, max_pixels: int) -> np.ndarray:
+    import cv2
+
+    try:
+        pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error as error:
+        raise MediaError(f"corrupt image: {error}") from None
+    if pixels is None:
+        raise MediaError("corrupt image: OpenCV could not decode it")
+    check_dimensions(pixels.shape[1], pixels.shape[0], max_pixels)
+    return pixels
+
+
+def prepare(item: Item, canvases: Sequence[Canvas], *, max_pixels: int = DEFAULT_MAX_PIXELS,
+            keep_image: bool = False) -> Prepared:
+    """Decode (stills) and letterbox one item onto the bucket closest to its aspect."""
+    if item.error:
+        return Prepared(item, error=item.error)
+    try:
+        image = item.frame_bgr if item.frame_bgr is not None else decode_still(item.source, max_pixels)
+        height, width = image.shape[:2]
+        boxed = letterbox(image, choose_canvas(height, width, canvases))
+    except MediaError as error:
+        return Prepared(item, error=str(error))
+    except (MemoryError, OSError, ValueError) as error:
+        return Prepared(item, error=f"cannot decode: {type(error).__name__}: {error}")
+    return Prepared(item, boxed, image if keep_image else None)
+
+
+_END = object()
+
+
+def prepared_in_background(items: Iterable[Item], canvases: Sequence[Canvas], *, workers: int,
+                           lookahead: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+                           keep_image: bool = False) -> Iterator[Prepared]:
+    """`prepare` over `items` in `workers` threads, in input order, at most `lookahead` ahead.
+
+    The item source (folder walks, video decoding) also runs in the background, so the caller
+    only ever waits when decoding is truly slower than serving. An exception in the source is
+    re-raised in the caller.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=max(1, lookahead))
+    stop = threading.Event()
+
+    def put(value) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(value, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as pool:
+                window: deque = deque()
+                for item in items:
+                    window.append(pool.submit(prepare, item, canvases, max_pixels=max_pixels,
+                                              keep_image=keep_image))
+                    while len(window) >= max(1, lookahead) or (window and window[0].done()):
+                        if not put(window.popleft().result()):
+                            return
+                while window:
+                    if not put(window.popleft().result()):
+                        return
+            put(_END)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            put(error)
+
+    producer = threading.Thread(target=produce, name="items", daemon=True)
+    producer.start()
+    try:
+        while True:
+            value = ready.get()
+            if value is _END:
+                return
+            if isinstance(value, BaseException):
+                raise value
+            yield value
+    finally:
+        stop.set()

@@ -1,0 +1,276 @@
+"""What to analyse: expand inputs into media files, sniff them by content, and yield items.
+
+An item is one still or one sampled video frame, named by `item_name(source, frame_index)`
+(its key in every sink and in the resume ledger). Everything is lazy: folders are walked,
+list files read and videos decoded while the pipeline consumes, so memory does not grow with
+the number of files or the length of a video. Bad input never raises here: it becomes an item
+with an `error` message.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from creativelens.formats import item_name
+
+DEFAULT_MAX_PIXELS = 100_000_000  # larger stills or frames are refused as decompression bombs
+GLOB_CHARACTERS = set("*?[")
+
+
+class MediaError(Exception):
+    """A file that cannot be analysed; the message says why, for the error record."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One still or video frame. Stills are decoded later (in the worker pool); frames arrive
+    decoded because a video can only be decoded in order."""
+
+    source: str
+    frame_index: int | None = None
+    timestamp_s: float | None = None
+    frame_bgr: np.ndarray | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return item_name(self.source, self.frame_index)
+
+    @property
+    def is_still(self) -> bool:
+        return self.frame_index is None and self.error is None
+
+
+# --- inputs -> paths ---------------------------------------------------------------------------
+
+def expand_inputs(inputs: Iterable[str]) -> Iterator[Path | Item]:
+    """Files, folders (recursive, sorted), globs and list files -> media paths, once each.
+
+    A path that does not exist comes out as an error `Item`. A text file named on the command
+    line (or in a list file) is read as a list of paths, one per line (`#` starts a comment,
+    relative paths are relative to the list file's folder); a text file found inside a folder
+    is just a file that is not media.
+    """
+    seen: set[str] = set()
+
+    def emit(path: Path) -> Iterator[Path]:
+        name = os.path.abspath(path)
+        if name not in seen:
+            seen.add(name)
+            yield Path(name)
+
+    def expand(text: str, base: Path, depth: int) -> Iterator[Path | Item]:
+        path = Path(text)
+        if not path.is_absolute():
+            path = base / path
+        if path.is_dir():
+            for found in _walk(path):
+                yield from emit(found)
+        elif path.is_file():
+            if depth < 4 and _is_path_list(path):
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    line = line.strip()
+                    if line and not line.startswith("#"):
+                        yield from expand(line, path.parent, depth + 1)
+            else:
+                yield from emit(path)
+        elif GLOB_CHARACTERS & set(text):
+            matches = sorted(glob.glob(str(path), recursive=True))
+            if not matches:
+                yield Item(os.path.abspath(path), error=f"no file matches the pattern {text!r}")
+            for match in matches:
+                yield from expand(match, base, depth)
+        else:
+            yield Item(os.path.abspath(path), error="no such file or folder")
+
+    for text in inputs:
+        yield from expand(text, Path.cwd(), 0)
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(root) / name
+
+
+def _is_path_list(path: Path) -> bool:
+    """A small UTF-8 text file whose first line names an existing path (or a glob)."""
+    try:
+        if path.stat().st_size > 50_000_000:
+            return False
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+        if b"\0" in head:
+            return False
+        text = head.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            candidate = Path(line) if Path(line).is_absolute() else path.parent / line
+            return candidate.exists() or bool(GLOB_CHARACTERS & set(line)) or Path(line).exists()
+    return False
+
+
+# --- content sniffing --------------------------------------------------------------------------
+
+def sniff(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
+    """'still' or 'video', judged by content (never by extension); MediaError otherwise."""
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise MediaError(f"cannot read: {error.strerror or error}") from None
+    if size == 0:
+        raise MediaError("empty file (0 bytes)")
+    if _pillow_dimensions(path, max_pixels) or _opencv_reads(path):
+        return "still"
+    if _has_video_stream(path):
+        return "video"
+    raise MediaError("not an image or video: content not recognised by Pillow, OpenCV or FFmpeg")
+
+
+def _pillow_dimensions(path: Path, max_pixels: int) -> tuple[int, int] | None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Image.DecompressionBombError as error:
+        raise MediaError(f"refused as a decompression bomb: {error}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+    check_dimensions(width, height, max_pixels)
+    return width, height
+
+
+def _opencv_reads(path: Path) -> bool:
+    import cv2
+
+    try:
+        return bool(cv2.haveImageReader(str(path)))
+    except cv2.error:
+        return False
+
+
+def _has_video_stream(path: Path) -> bool:
+    """A container FFmpeg recognises with a video stream; FFmpeg's still-image demuxers (which
+    trust the extension) do not count, since Pillow and OpenCV have already said no."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            names = set(container.format.name.split(","))
+            if names & {"image2", "image2pipe", "tty"} or any(n.endswith("_pipe") for n in names):
+                return False
+            return bool(container.streams.video)
+    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        return False
+
+
+def check_dimensions(width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise MediaError(f"invalid dimensions {width}x{height}")
+    if width * height > max_pixels:
+        raise MediaError(
+            f"refused as a decompression bomb: {width}x{height} = {width * height:,} pixels "
+            f"exceeds the limit of {max_pixels:,} (--max-pixels)"
+        )
+
+
+# --- paths -> items ----------------------------------------------------------------------------
+
+def iter_items(
+    inputs: Iterable[str],
+    *,
+    every: int = 10,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    is_done: Callable[[str], bool] = lambda key: False,
+    on_skip: Callable[[Item], None] = lambda item: None,
+) -> Iterator[Item]:
+    """Every still and every `every`-th video frame of `inputs`, skipping finished keys.
+
+    Finished items (per `is_done`) are reported to `on_skip` instead of being yielded; a video
+    is still decoded to reach its unfinished frames.
+    """
+    for entry in expand_inputs(inputs):
+        if isinstance(entry, Item):
+            candidates: Iterable[Item] = (entry,)
+        else:
+            candidates = _items_of_file(entry, every, max_pixels, is_done)
+        for item in candidates:
+            if is_done(item.key):
+                on_skip(item)
+            else:
+                yield item
+
+
+def _items_of_file(path: Path, every: int, max_pixels: int, is_done) -> Iterator[Item]:
+    source = str(path)
+    if is_done(source):
+        yield Item(source)  # a finished still, or a video that failed as a whole
+        return
+    try:
+        kind = sniff(path, max_pixels)
+    except MediaError as error:
+        yield Item(source, error=str(error))
+        return
+    if kind == "still":
+        yield Item(source)
+    else:
+        yield from iter_frames(path, every, max_pixels, is_done)
+
+
+def iter_frames(path: Path, every: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+                is_done: Callable[[str], bool] = lambda key: False) -> Iterator[Item]:
+    """Frames 0, every, 2*every, ... of the first video stream, with their timestamps.
+
+    A video that cannot be opened or has no frames is one error item; a decoding failure after
+    some frames is an error item at the frame where decoding stopped.
+    """
+    import av
+
+    source = str(path)
+    index = -1
+    try:
+        with av.open(source) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            check_dimensions(stream.codec_context.width, stream.codec_context.height, max_pixels)
+            rate = stream.average_rate or stream.guessed_rate
+            for index, frame in enumerate(container.decode(stream)):
+                if index % every:
+                    continue
+                if frame.width * frame.height > max_pixels:
+                    check_dimensions(frame.width, frame.height, max_pixels)
+                timestamp = _timestamp(frame, index, rate)
+                if is_done(item_name(source, index)):
+                    yield Item(source, index, timestamp)
+                    continue
+                yield Item(source, index, timestamp, frame_bgr=frame.to_ndarray(format="bgr24"))
+    except MediaError as error:
+        yield Item(source, error=str(error)) if index < 0 else Item(source, index + 1, error=str(error))
+        return
+    except (av.FFmpegError, OSError, ValueError, IndexError) as error:
+        message = f"video cannot be decoded: {error}"
+        yield Item(source, error=message) if index < 0 else Item(source, index + 1, error=message)
+        return
+    if index < 0:
+        yield Item(source, error="video has no frames")
+
+
+def _timestamp(frame, index: int, rate: Fraction | None) -> float | None:
+    if frame.pts is not None and frame.time_base is not None:
+        return round(float(frame.pts * frame.time_base), 6)
+    if rate:
+        return round(index / float(rate), 6)
+    return None

@@ -1,0 +1,276 @@
+"""Requests to Triton over one gRPC stream: bounded in flight, retried across server restarts.
+
+`DetectorStream.submit` sends one letterboxed image (a batch of one: Triton's dynamic batcher
+groups concurrent requests) and blocks while `max_in_flight` requests await answers. Answers
+arrive on tritonclient's stream thread and go to `on_answer`. When the stream breaks (server
+killed, restarted, network gone) every unanswered request is kept, the server is polled with
+exponential backoff, and once the model is ready again on a fresh stream the requests are
+re-sent; if it is not back within `retry_for_s`, `ServerUnavailable` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from creativelens.canvas import Canvas, parse_canvas
+from creativelens.errors import UserError
+
+OUTPUT_NAMES = ("boxes", "scores", "classes", "num_detections")
+REQUEST_ID = re.compile(r"\[request id: ([^\]]+)\]")
+
+
+class ServerUnavailable(RuntimeError):
+    """The server stayed unreachable (or the model unready) for the whole retry window."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the client needs from the served model's config."""
+
+    name: str
+    class_names: tuple[str, ...]
+    canvases: tuple[Canvas, ...]
+    random_weights: bool
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Outputs for one image (batch dimension removed), or an error message from the server."""
+
+    payload: Any
+    boxes: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    classes: np.ndarray | None = None
+    count: int = 0
+    error: str | None = None
+    latency_ms: float | None = None
+
+
+@dataclass
+class _Pending:
+    payload: Any
+    images: np.ndarray
+    image_sizes: np.ndarray
+    sent_at: float = 0.0
+    attempts: int = 0
+
+
+def fetch_model_info(url: str, model: str | None) -> ModelInfo:
+    """Model name (the only ready one if `model` is None), labels and canvases from the server."""
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    client = grpcclient.InferenceServerClient(url)
+    try:
+        try:
+            ready = [m["name"] for m in client.get_model_repository_index(as_json=True).get("models", [])
+                     if m.get("state") == "READY"]
+        except InferenceServerException as error:
+            raise UserError(f"no Triton server answers at {url}: {error.message()}") from None
+        if model is None:
+            if len(ready) != 1:
+                raise UserError(f"the server at {url} serves {len(ready)} ready models "
+                                f"({', '.join(ready) or 'none'}): choose one with --model")
+            model = ready[0]
+        elif model not in ready:
+            raise UserError(f"model {model!r} is not ready on {url} (ready: {', '.join(ready) or 'none'})")
+        config = client.get_model_config(model, as_json=True)["config"]
+    finally:
+        client.close()
+    parameters = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
+    if "class_names" not in parameters or "canvases" not in parameters:
+        raise UserError(f"model {model!r} lacks the class_names/canvases parameters of an exported "
+                        "CreativeLens detector (see `creativelens export`)")
+    return ModelInfo(
+        name=model,
+        class_names=tuple(json.loads(parameters["class_names"])),
+        canvases=tuple(parse_canvas(text) for text in parameters["canvases"].split(",") if text.strip()),
+        random_weights=parameters.get("random_weights", "false").lower() == "true",
+    )
+
+
+class DetectorStream:
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        on_answer: Callable[[Answer], None],
+        *,
+        max_in_flight: int = 16,
+        retry_for_s: float = 120.0,
+        stall_timeout_s: float = 600.0,
+        max_attempts: int = 4,
+        on_retry: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.url = url
+        self.model = model
+        self.on_answer = on_answer
+        self.max_in_flight = max(1, max_in_flight)
+        self.retry_for_s = retry_for_s
+        self.stall_timeout_s = stall_timeout_s
+        self.max_attempts = max_attempts
+        self.on_retry = on_retry
+        self.reconnects = 0
+        self._pending: dict[str, _Pending] = {}
+        self._resend: list[str] = []
+        self._fault: str | None = None
+        self._last_answer = time.monotonic()
+        self._next_id = 0
+        self._changed = threading.Condition()
+        self._client = None
+        self._connect()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def submit(self, payload: Any, pixels: np.ndarray, valid_hw: tuple[int, int]) -> None:
+        """Send one image (HxWx3 uint8 BGR canvas); blocks while the window is full."""
+        self._wait(lambda: len(self._pending) < self.max_in_flight)
+        with self._changed:
+            request_id = str(self._next_id)
+            self._next_id += 1
+            pending = _Pending(payload, pixels[np.newaxis], np.array([valid_hw], np.int32))
+            self._pending[request_id] = pending
+        self._send(request_id, pending)
+
+    def drain(self) -> None:
+        """Block until every submitted request is answered (or ServerUnavailable)."""
+        self._wait(lambda: not self._pending)
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.stop_stream(cancel_requests=True)
+            finally:
+                self._client.close()
+                self._client = None
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _wait(self, condition: Callable[[], bool]) -> None:
+        while True:
+            with self._changed:
+                if self._fault is None and not self._resend and condition():
+                    return
+                if self._fault is None and not self._resend:
+                    self._changed.wait(0.5)
+                fault, resend = self._fault, self._resend
+                self._resend = []
+                stalled = (self._pending and self._fault is None
+                           and time.monotonic() - self._last_answer > self.stall_timeout_s)
+            if stalled:
+                fault = f"no answer from the server for {self.stall_timeout_s:.0f} s"
+            if fault is not None:
+                self._recover(fault)
+                continue
+            for request_id in resend:
+                pending = self._pending.get(request_id)
+                if pending is not None:
+                    self._send(request_id, pending)
+
+    def _send(self, request_id: str, pending: _Pending) -> None:
+        import tritonclient.grpc as grpcclient
+        from tritonclient.utils import InferenceServerException
+
+        images = grpcclient.InferInput("images", list(pending.images.shape), "UINT8")
+        images.set_data_from_numpy(pending.images)
+        sizes = grpcclient.InferInput("image_sizes", [1, 2], "INT32")
+        sizes.set_data_from_numpy(pending.image_sizes)
+        outputs = [grpcclient.InferRequestedOutput(name) for name in OUTPUT_NAMES]
+        pending.sent_at = time.monotonic()
+        pending.attempts += 1
+        try:
+            self._client.async_stream_infer(self.model, [images, sizes], outputs=outputs,
+                                            request_id=request_id)
+        except InferenceServerException as error:  # the stream already broke
+            with self._changed:
+                self._fault = self._fault or str(error.message())
+                self._changed.notify_all()
+
+    def _on_stream_event(self, result=None, error=None) -> None:
+        """tritonclient's stream thread: one answer, a per-request error, or a broken stream."""
+        now = time.monotonic()
+        if result is not None:
+            request_id = result.get_response().id
+            with self._changed:
+                pending = self._pending.pop(request_id, None)
+                self._last_answer = now
+                self._changed.notify_all()
+            if pending is None:
+                return  # an answer to a request already re-sent and answered
+            count = int(result.as_numpy("num_detections").reshape(-1)[0])
+            self.on_answer(Answer(
+                pending.payload,
+                boxes=result.as_numpy("boxes")[0, :count],
+                scores=result.as_numpy("scores")[0, :count],
+                classes=result.as_numpy("classes")[0, :count],
+                count=count,
+                latency_ms=round((now - pending.sent_at) * 1000, 2),
+            ))
+            return
+        message = error.message() if hasattr(error, "message") else str(error)
+        match = REQUEST_ID.search(message or "")
+        with self._changed:
+            pending = self._pending.get(match[1]) if match else None
+            if pending is None:
+                self._fault = self._fault or message or "stream closed"
+            elif pending.attempts >= self.max_attempts:
+                del self._pending[match[1]]
+            else:
+                self._resend.append(match[1])
+                pending = None
+            self._last_answer = now
+            self._changed.notify_all()
+        if pending is not None:
+            self.on_answer(Answer(pending.payload, error=f"server error: {message}"))
+
+    def _connect(self) -> None:
+        import tritonclient.grpc as grpcclient
+
+        self._client = grpcclient.InferenceServerClient(self.url)
+        self._client.start_stream(callback=self._on_stream_event)
+
+    def _recover(self, reason: str) -> None:
+        """Close the broken stream, wait for the model with backoff, re-send what is pending."""
+        import tritonclient.grpc as grpcclient
+        from tritonclient.utils import InferenceServerException
+
+        self.on_retry(f"server connection lost ({reason}); retrying for up to {self.retry_for_s:.0f} s")
+        self.close()
+        started, delay = time.monotonic(), 0.5
+        while True:
+            try:
+                client = grpcclient.InferenceServerClient(self.url)
+                try:
+                    if client.is_model_ready(self.model):
+                        break
+                finally:
+                    client.close()
+            except InferenceServerException:
+                pass
+            if time.monotonic() - started > self.retry_for_s:
+                raise ServerUnavailable(
+                    f"Triton at {self.url} has not served model {self.model!r} for "
+                    f"{self.retry_for_s:.0f} s since: {reason}"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+        with self._changed:
+            self._fault = None
+            self._resend = []
+            self._last_answer = time.monotonic()
+            resend = list(self._pending.items())
+        self.reconnects += 1
+        self._connect()
+        self.on_retry(f"server back after {time.monotonic() - started:.1f} s; "
+                      f"re-sending {len(resend)} requests")
+        for request_id, pending in resend:
+            self._send(request_id, pending)

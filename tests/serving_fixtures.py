@@ -1,0 +1,120 @@
+"""Fixtures for tests that need a real tritonserver (imported by tests/conftest.py).
+
+`geometry_repository` holds `geometry_detector`, a python-backend model with the exported
+detector's tensor contract whose "detections" are pure geometry of its input (the whole valid
+image region, and its centre quarter). It exists to test the launcher and the client's
+bookkeeping (letterbox round trips, resume, faults) in seconds; the detector itself is tested
+with the lead's `exported_repository` (real Faster R-CNN R50).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+GEOMETRY_MODEL = "geometry_detector"
+GEOMETRY_CLASSES = ["image", "centre"]
+GEOMETRY_CANVASES = "320x320,320x480,480x320"
+
+_MODEL_PY = textwrap.dedent('''
+    import numpy as np
+    import triton_python_backend_utils as pb_utils
+
+    K = 100
+
+
+    class TritonPythonModel:
+        def execute(self, requests):
+            responses = []
+            for request in requests:
+                images = pb_utils.get_input_tensor_by_name(request, "images").as_numpy()
+                sizes = pb_utils.get_input_tensor_by_name(request, "image_sizes").as_numpy()
+                n = images.shape[0]
+                boxes = np.zeros((n, K, 4), np.float32)
+                scores = np.zeros((n, K), np.float32)
+                classes = np.full((n, K), -1, np.int32)
+                for i, (h, w) in enumerate(sizes.astype(np.float32)):
+                    boxes[i, 0] = (0, 0, w, h)
+                    boxes[i, 1] = (w / 4, h / 4, 3 * w / 4, 3 * h / 4)
+                    scores[i, :2] = (0.95, 0.5)
+                    classes[i, :2] = (0, 1)
+                count = np.full((n, 1), 2, np.int32)
+                outputs = [pb_utils.Tensor("boxes", boxes), pb_utils.Tensor("scores", scores),
+                           pb_utils.Tensor("classes", classes),
+                           pb_utils.Tensor("num_detections", count)]
+                responses.append(pb_utils.InferenceResponse(output_tensors=outputs))
+            return responses
+''')
+
+
+def _config(name: str, *, max_batch_size: int = 8) -> str:
+    parameters = {
+        "class_names": json.dumps(GEOMETRY_CLASSES),
+        "canvases": GEOMETRY_CANVASES,
+        "random_weights": "false",
+    }
+    parameter_text = "\n".join(
+        f'parameters {{ key: "{key}" value {{ string_value: {json.dumps(value)} }} }}'
+        for key, value in parameters.items()
+    )
+    return textwrap.dedent(f'''
+        name: "{name}"
+        backend: "python"
+        max_batch_size: {max_batch_size}
+        input [
+          {{ name: "images" data_type: TYPE_UINT8 dims: [ -1, -1, 3 ] }},
+          {{ name: "image_sizes" data_type: TYPE_INT32 dims: [ 2 ] }}
+        ]
+        output [
+          {{ name: "boxes" data_type: TYPE_FP32 dims: [ 100, 4 ] }},
+          {{ name: "scores" data_type: TYPE_FP32 dims: [ 100 ] }},
+          {{ name: "classes" data_type: TYPE_INT32 dims: [ 100 ] }},
+          {{ name: "num_detections" data_type: TYPE_INT32 dims: [ 1 ] }}
+        ]
+        dynamic_batching {{ max_queue_delay_microseconds: 2000 }}
+        instance_group [ {{ kind: KIND_CPU count: 1 }} ]
+    ''') + parameter_text + "\n"
+
+
+def write_geometry_repository(root: Path, *, broken_model: str | None = None) -> Path:
+    """A model repository with `geometry_detector` under configs/cpu.pbtxt.
+
+    `broken_model` adds a second model whose model.py raises on import, to test how the
+    launcher reports a model that fails to load.
+    """
+    model_dir = root / GEOMETRY_MODEL
+    (model_dir / "1").mkdir(parents=True, exist_ok=True)
+    (model_dir / "configs").mkdir(exist_ok=True)
+    (model_dir / "1" / "model.py").write_text(_MODEL_PY)
+    (model_dir / "configs" / "cpu.pbtxt").write_text(_config(GEOMETRY_MODEL))
+    if broken_model:
+        broken = root / broken_model
+        (broken / "1").mkdir(parents=True, exist_ok=True)
+        (broken / "configs").mkdir(exist_ok=True)
+        (broken / "1" / "model.py").write_text("raise RuntimeError('this model is broken on purpose')\n")
+        (broken / "configs" / "cpu.pbtxt").write_text(_config(broken_model))
+    return root
+
+
+def geometry_boxes(width: int, height: int) -> np.ndarray:
+    """What `geometry_detector` returns, mapped back to an original image of this size."""
+    return np.array([[0, 0, width, height],
+                     [width / 4, height / 4, 3 * width / 4, 3 * height / 4]], np.float32)
+
+
+@pytest.fixture(scope="session")
+def geometry_repository(tmp_path_factory) -> Path:
+    return write_geometry_repository(tmp_path_factory.mktemp("geometry_repository"))
+
+
+@pytest.fixture(scope="session")
+def geometry_server(geometry_repository):
+    """A real tritonserver serving `geometry_detector` for the whole session."""
+    from creativelens.serve.tritonserver import TritonServer
+
+    with TritonServer(geometry_repository, ready_timeout_s=120) as server:
+        yield server
