@@ -47,6 +47,8 @@ TRT_CACHE_DIR = "/trt_cache"  # a volume on GPU hosts: engines are built once, n
 GPU_QUEUE_DELAY_US = 5000  # a few ms of waiting to fill a batch: small beside a GPU batch's compute
 CPU_QUEUE_DELAY_US = 1000  # on CPU batching gains nothing; only gather what is already waiting
 TRT_WORKSPACE_BYTES = 2 << 30
+LIBTORCH_PARAMETERS = {"DISABLE_OPTIMIZED_EXECUTION": "true", "INFERENCE_MODE": "true"}
+CPU_PARAMETERS = {"onnx_file": "model.onnx", "intra_op_threads": "0"}
 
 _HEADER = (
     "# {variant}\n"
@@ -62,11 +64,13 @@ def render_model_configs(
     detections_per_image: int = 100,
     labels_file: str = "labels.txt",
     tensorrt_precision: str = "FP16",
+    parameters: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Path inside the model directory -> config text, for every serving variant.
 
     `canvases` are the buckets the GPU client sends (warmup shapes and TensorRT profiles);
-    `tensorrt_precision` ("FP16" or "FP32") is what the export's parity check allowed.
+    `tensorrt_precision` ("FP16" or "FP32") is what the export's parity check allowed;
+    `parameters` travel in every variant (class names, canvases, weights) for clients to read.
     """
     if max_batch_size < 1:
         raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
@@ -76,10 +80,14 @@ def render_model_configs(
         raise ValueError("at least one canvas bucket is needed")
     if tensorrt_precision not in ("FP16", "FP32"):
         raise ValueError(f"tensorrt_precision must be FP16 or FP32, got {tensorrt_precision!r}")
+    taken = set(parameters or {}) & (set(LIBTORCH_PARAMETERS) | set(CPU_PARAMETERS))
+    if taken:
+        raise ValueError(f"parameters {sorted(taken)} are set by the configs themselves")
     canvases = sorted(set(canvases))
 
     def base(**fields) -> mc.ModelConfig:
         config = mc.ModelConfig(name=model, max_batch_size=max_batch_size, **fields)
+        _set_parameters(config, **(parameters or {}))
         config.input.extend(_inputs())
         config.output.extend(_outputs(detections_per_image, labels_file))
         return config
@@ -101,12 +109,12 @@ def render_model_configs(
     libtorch = gpu(base(platform="pytorch_libtorch", default_model_filename="model.pt"))
     # Detectron2 graphs see a few shapes only; the profiling executor would re-specialise on each
     # and make the first requests of every shape very slow.
-    _set_parameters(libtorch, DISABLE_OPTIMIZED_EXECUTION="true", INFERENCE_MODE="true")
+    _set_parameters(libtorch, **LIBTORCH_PARAMETERS)
 
     cpu = base(backend="python")
     cpu.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
     cpu.dynamic_batching.max_queue_delay_microseconds = CPU_QUEUE_DELAY_US
-    _set_parameters(cpu, onnx_file="model.onnx", intra_op_threads="0")
+    _set_parameters(cpu, **CPU_PARAMETERS)
 
     variants = {
         TENSORRT_CONFIG: (tensorrt, f"GPU, ONNX Runtime + TensorRT {tensorrt_precision}"),
@@ -129,14 +137,16 @@ def warmup_files(canvases: Sequence[Canvas]) -> dict[str, bytes]:
     }
 
 
-def write_model_configs(model_dir: str | Path, canvases: Sequence[Canvas], **options) -> list[Path]:
-    """Write every config variant and the warmup inputs into `model_dir` (named after the model).
+def write_model_configs(model_dir: str | Path, canvases: Sequence[Canvas], *, model: str | None = None,
+                        **options) -> list[Path]:
+    """Write every config variant and the warmup inputs into `model_dir`.
 
-    `options` are those of `render_model_configs`; returns the files written.
+    `model` defaults to the folder's name; `options` are those of `render_model_configs`;
+    returns the files written.
     """
     model_dir = Path(model_dir)
     files: dict[str, str | bytes] = {
-        **render_model_configs(model_dir.name, canvases, **options),
+        **render_model_configs(model or model_dir.name, canvases, **options),
         **warmup_files(canvases),
     }
     written = []

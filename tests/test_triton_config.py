@@ -184,6 +184,18 @@ def test_impossible_options_are_refused(options):
         render_model_configs("m", GPU_CANVASES, **options)
 
 
+def test_metadata_parameters_travel_in_every_variant_without_overriding_theirs():
+    metadata = {"canvases": "800x800,800x1344", "class_names": '["person", "car"]'}
+    texts = render_model_configs("m", GPU_CANVASES, max_batch_size=2, parameters=metadata)
+    for variant, text in texts.items():
+        parameters = {key: value.string_value for key, value in parse(text).parameters.items()}
+        assert metadata.items() <= parameters.items(), variant
+    cpu = parse(texts[CPU_CONFIG]).parameters
+    assert cpu["onnx_file"].string_value == "model.onnx"
+    with pytest.raises(ValueError, match="onnx_file"):
+        render_model_configs("m", GPU_CANVASES, max_batch_size=2, parameters={"onnx_file": "other.onnx"})
+
+
 def test_no_canvas_is_refused():
     with pytest.raises(ValueError, match="canvas"):
         render_model_configs("m", [], max_batch_size=2)
@@ -197,6 +209,11 @@ def test_write_model_configs_names_the_model_after_its_directory(tmp_path):
     )
     assert parse((model_dir / CPU_CONFIG).read_text()).name == "my_detector"
     assert np.fromfile(model_dir / "warmup/image_sizes_320x320", "<i4").tolist() == [320, 320]
+
+
+def test_write_model_configs_into_a_staging_directory_keeps_the_model_name(tmp_path):
+    write_model_configs(tmp_path / ".staging-m", [Canvas(320, 320)], max_batch_size=2, model="m")
+    assert {parse((tmp_path / ".staging-m" / v).read_text()).name for v in ALL_VARIANTS} == {"m"}
 
 
 def test_command_line_writes_a_model_directory(tmp_path, capsys):
