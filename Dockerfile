@@ -5,8 +5,7 @@ FROM python:3.11-slim-bookworm
 
 ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    DEBIAN_FRONTEND=noninteractive
+    PYTHONUNBUFFERED=1
 
 WORKDIR /opt/creativelens
 COPY . .

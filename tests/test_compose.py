@@ -126,6 +126,13 @@ def test_root_image_is_installed_by_the_setup_script():
     assert ">=3.11" in requires_python
 
 
+def test_build_context_leaves_out_the_host_environment_and_model_files():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    # a copied .venv would make setup.sh skip the install and leave host paths in the image
+    assert ".venv" in ignored
+    assert {"model_repository/*/[0-9]*/model.onnx", "model_repository/*/[0-9]*/model.pt"} <= set(ignored)
+
+
 def test_ocr_image_has_tesseract_and_its_models():
     dockerfile = OCR_DOCKERFILE.read_text()
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.MULTILINE)
