@@ -321,6 +321,15 @@ def test_ocr_health_probe_tells_serving_from_not_serving(compose):
     assert subprocess.run(probe, capture_output=True, timeout=30).returncode != 0  # nobody listening
 
 
+def test_command_line_builds_with_only_the_ocr_image_packages(tmp_path):
+    """Every component's add_commands must keep heavy imports inside its handlers."""
+    check = "from creativelens.cli import build_parser; build_parser().parse_args(['ocr', 'serve'])"
+    result = subprocess.run(
+        [sys.executable, "-c", check], env=ocr_image_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, f"`creativelens ocr serve` cannot start in the OCR image:\n{result.stderr}"
+
+
 def test_ocr_service_command_serves_and_turns_healthy_with_only_its_image_packages(compose, tmp_path):
     """The compose `ocr` command, on loopback and a free port, in an OCR-image-like environment."""
     arguments = command(compose["services"]["ocr"])
