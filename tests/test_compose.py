@@ -47,14 +47,13 @@ def env_example() -> dict[str, str]:
     return values
 
 
-@pytest.fixture(scope="module")
-def compose() -> dict:
-    """The compose file as docker-compose resolves it with .env.example (validation included)."""
+def resolved_compose(env_file: Path | str) -> dict:
+    """The compose file as docker-compose validates and resolves it with `env_file`."""
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.skip("docker-compose is not installed (scripts/setup.sh installs Debian's)")
     result = subprocess.run(
-        [binary, "--env-file", str(ENV_EXAMPLE), "--file", str(COMPOSE_FILE), "config"],
+        [binary, "--env-file", str(env_file), "--file", str(COMPOSE_FILE), "config"],
         cwd=ROOT,
         env={"PATH": os.environ["PATH"]},  # no stray MODEL=... from the caller's shell
         capture_output=True,
@@ -63,6 +62,17 @@ def compose() -> dict:
     )
     assert result.returncode == 0, f"docker-compose rejects {COMPOSE_FILE.name}:\n{result.stderr}"
     return yaml.safe_load(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return resolved_compose(ENV_EXAMPLE)
+
+
+def test_env_example_states_the_defaults_the_compose_file_falls_back_to(compose, tmp_path):
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    assert resolved_compose(empty) == compose
 
 
 def command(service: dict) -> list[str]:
