@@ -65,4 +65,5 @@ fi
 
 echo "setup: installing creativelens and its pinned dependencies"
 "${PIP[@]}" -e ".[dev]"
+"$VENV/bin/python" -m creativelens.ocr_service.build_protos
 echo "setup: done ($VENV)"
