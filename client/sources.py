@@ -134,9 +134,13 @@ def sniff(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
         raise MediaError("empty file (0 bytes)")
     if _pillow_dimensions(path, max_pixels) or _opencv_reads(path):
         return "still"
-    if _has_video_stream(path):
-        return "video"
-    raise MediaError("not an image or video: content not recognised by Pillow, OpenCV or FFmpeg")
+    container = _ffmpeg_container(path)
+    if container is None:
+        raise MediaError("not an image or video: content not recognised by Pillow, OpenCV or FFmpeg")
+    name, video_streams = container
+    if not video_streams:
+        raise MediaError(f"video has no frames (FFmpeg reads a {name} container without a video stream)")
+    return "video"
 
 
 def _pillow_dimensions(path: Path, max_pixels: int) -> tuple[int, int] | None:
@@ -162,19 +166,23 @@ def _opencv_reads(path: Path) -> bool:
         return False
 
 
-def _has_video_stream(path: Path) -> bool:
-    """A container FFmpeg recognises with a video stream; FFmpeg's still-image demuxers (which
-    trust the extension) do not count, since Pillow and OpenCV have already said no."""
+def _ffmpeg_container(path: Path) -> tuple[str, int] | None:
+    """(format name, number of video streams) of a container FFmpeg recognises, else None.
+
+    FFmpeg's still-image demuxers (which trust the extension) do not count: Pillow and OpenCV
+    have already said the content is no image.
+    """
     import av
 
     try:
         with av.open(str(path)) as container:
-            names = set(container.format.name.split(","))
-            if names & {"image2", "image2pipe", "tty"} or any(n.endswith("_pipe") for n in names):
-                return False
-            return bool(container.streams.video)
+            name = container.format.name
+            formats = set(name.split(","))
+            if formats & {"image2", "image2pipe", "tty"} or any(f.endswith("_pipe") for f in formats):
+                return None
+            return name, len(container.streams.video)
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
-        return False
+        return None
 
 
 def check_dimensions(width: int, height: int, max_pixels: int) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -157,6 +158,11 @@ class TritonServer:
         return f"http://{LOOPBACK}:{self.metrics_port}/metrics"
 
     @property
+    def shm_prefix(self) -> str:
+        """This server's python-backend shared-memory regions: /dev/shm/<shm_prefix>*."""
+        return self._shm_prefix
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
@@ -236,11 +242,13 @@ class TritonServer:
                 if models and all(m.get("state") == "READY" for m in models):
                     return
                 if time.monotonic() > deadline:
-                    pending = ", ".join(f"{m['name']} ({m.get('state') or 'not loaded'})"
-                                        for m in models if m.get("state") != "READY")
+                    # Triton opens its endpoints only after the first load: until then, the log.
+                    pending = [f"{m['name']} ({m.get('state') or 'not loaded'})"
+                               for m in models if m.get("state") != "READY"]
+                    pending = pending or [f"{name} (LOADING)" for name in self._models_loading_per_log()]
                     raise ServerStartError(
                         f"not ready after {self.ready_timeout_s:.0f} s: "
-                        f"{pending or 'server not answering on ' + self.grpc_url}"
+                        f"{', '.join(pending) or 'server not answering on ' + self.grpc_url}"
                         f"{self._log_excerpt()}"
                     )
                 time.sleep(0.25)
@@ -285,6 +293,18 @@ class TritonServer:
             return read_model_statistics(client, model)
         finally:
             client.close()
+
+    def _models_loading_per_log(self) -> list[str]:
+        """Models whose load started but neither finished nor failed, per the server log."""
+        if self.log_path is None or not self.log_path.is_file():
+            return []
+        loading: dict[str, None] = {}
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if match := re.search(r'"loading: ([^:"]+):', line):
+                loading[match[1]] = None
+            elif match := re.search(r"(?:successfully loaded|failed to load) '([^']+)'", line):
+                loading.pop(match[1], None)
+        return list(loading)
 
     def _log_excerpt(self, lines: int = 25) -> str:
         if self.log_path is None or not self.log_path.is_file():

@@ -21,6 +21,9 @@ GEOMETRY_CLASSES = ["image", "centre"]
 GEOMETRY_CANVASES = "320x320,320x480,480x320"
 
 _MODEL_PY = textwrap.dedent('''
+    import json
+    import time
+
     import numpy as np
     import triton_python_backend_utils as pb_utils
 
@@ -28,7 +31,13 @@ _MODEL_PY = textwrap.dedent('''
 
 
     class TritonPythonModel:
+        def initialize(self, args):
+            parameters = json.loads(args["model_config"]).get("parameters", {})
+            self.delay_s = float(parameters.get("delay_s", {}).get("string_value", "0"))
+            time.sleep(float(parameters.get("load_delay_s", {}).get("string_value", "0")))
+
         def execute(self, requests):
+            time.sleep(self.delay_s)
             responses = []
             for request in requests:
                 images = pb_utils.get_input_tensor_by_name(request, "images").as_numpy()
@@ -51,11 +60,13 @@ _MODEL_PY = textwrap.dedent('''
 ''')
 
 
-def _config(name: str, *, max_batch_size: int = 8) -> str:
+def _config(name: str, *, max_batch_size: int = 8, delay_s: float = 0.0, load_delay_s: float = 0.0) -> str:
     parameters = {
         "class_names": json.dumps(GEOMETRY_CLASSES),
         "canvases": GEOMETRY_CANVASES,
         "random_weights": "false",
+        "delay_s": str(delay_s),
+        "load_delay_s": str(load_delay_s),
     }
     parameter_text = "\n".join(
         f'parameters {{ key: "{key}" value {{ string_value: {json.dumps(value)} }} }}'
@@ -80,17 +91,19 @@ def _config(name: str, *, max_batch_size: int = 8) -> str:
     ''') + parameter_text + "\n"
 
 
-def write_geometry_repository(root: Path, *, broken_model: str | None = None) -> Path:
+def write_geometry_repository(root: Path, *, delay_s: float = 0.0, load_delay_s: float = 0.0,
+                              broken_model: str | None = None) -> Path:
     """A model repository with `geometry_detector` under configs/cpu.pbtxt.
 
-    `broken_model` adds a second model whose model.py raises on import, to test how the
-    launcher reports a model that fails to load.
+    `delay_s` slows every batch (for killing a run midway), `load_delay_s` the model's load (for
+    the ready timeout); `broken_model` adds a second model whose model.py raises on import.
     """
     model_dir = root / GEOMETRY_MODEL
     (model_dir / "1").mkdir(parents=True, exist_ok=True)
     (model_dir / "configs").mkdir(exist_ok=True)
     (model_dir / "1" / "model.py").write_text(_MODEL_PY)
-    (model_dir / "configs" / "cpu.pbtxt").write_text(_config(GEOMETRY_MODEL))
+    (model_dir / "configs" / "cpu.pbtxt").write_text(
+        _config(GEOMETRY_MODEL, delay_s=delay_s, load_delay_s=load_delay_s))
     if broken_model:
         broken = root / broken_model
         (broken / "1").mkdir(parents=True, exist_ok=True)

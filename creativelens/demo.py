@@ -1,0 +1,117 @@
+"""`creativelens demo` (`make demo`): the main job, end to end, on any machine.
+
+1. export Faster R-CNN R50-FPN with RANDOM weights (no weights can be downloaded here) into
+   `build/demo/repo` at small CPU canvases, unless a passing export is already there;
+2. start the real tritonserver over it (CPU configs);
+3. stream the real media that ships with packages (scikit-image photos, Debian opencv-doc
+   stills and every 10th frame of vtest.avi) into `build/demo/results`;
+4. print the summary (images/s, Triton's average batch) and stop the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+DEMO_MODEL = "faster_rcnn_R_50_FPN_1x"
+DEMO_CANVASES = ("384x384", "384x512", "512x384")  # short side <= 480 keeps 2 CPU cores at ~1 s/image
+
+
+def add_commands(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="the main job: export R50 (random weights), serve it, stream the sample media",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--work-dir", type=Path, default=Path("build/demo"),
+                        help="repository, results and server log go here (default %(default)s)")
+    parser.add_argument("--canvas", action="append", metavar="HxW",
+                        help=f"canvas buckets (default {', '.join(DEMO_CANVASES)})")
+    parser.add_argument("--every", type=int, default=10, help="every Nth video frame (default %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep earlier results and resume (default: start the results afresh)")
+    parser.set_defaults(handler=run_demo)
+
+
+def machine_description() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def passing_export(model_dir: Path, canvases: list[str]) -> bool:
+    """A model folder whose parity.json passed, for these canvases (then export is skipped)."""
+    try:
+        parity = json.loads((model_dir / "parity.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (parity.get("ok") is True and sorted(parity.get("canvases", [])) == sorted(canvases)
+            and (model_dir / "configs" / "cpu.pbtxt").is_file())
+
+
+def export_demo_model(repository: Path, canvases: list[str]) -> None:
+    model_dir = repository / DEMO_MODEL
+    if passing_export(model_dir, canvases):
+        print(f"[1/4] export: {model_dir} already holds a passing export; skipped", flush=True)
+        return
+    print(f"[1/4] export: {DEMO_MODEL} with RANDOM weights at canvases {', '.join(canvases)} "
+          f"(ONNX + TorchScript + parity against eager Detectron2; a few minutes on CPU)", flush=True)
+    command = [sys.executable, "-m", "creativelens.cli", "export", "--model", DEMO_MODEL,
+               "--random-weights", "--out", str(repository)]
+    for canvas in canvases:
+        command += ["--canvas", canvas]
+    if subprocess.run(command).returncode != 0:
+        from creativelens.errors import UserError
+
+        raise UserError(f"the export failed (command: {' '.join(command)})")
+
+
+def run_demo(args) -> int:
+    import shutil
+
+    from creativelens.canvas import parse_canvas
+    from creativelens.client.stream import StreamOptions, stream
+    from creativelens.errors import UserError
+    from creativelens.sample_media import sample_stills, sample_video
+    from creativelens.serve.tritonserver import ServerStartError, TritonServer
+
+    canvases = [parse_canvas(text).name for text in (args.canvas or DEMO_CANVASES)]
+    try:
+        media = [str(path) for path in sample_stills()] + [str(sample_video())]
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from None
+    work = args.work_dir.absolute()
+    repository, results = work / "repo", work / "results"
+    print(f"CreativeLens demo on {machine_description()}", flush=True)
+
+    export_demo_model(repository, canvases)
+
+    log_path = work / "tritonserver.log"
+    print(f"[2/4] serve: tritonserver over {repository} (CPU configs; log {log_path})", flush=True)
+    try:
+        server = TritonServer(repository, "cpu", log_path=log_path, ready_timeout_s=600).start()
+    except ServerStartError as error:
+        raise UserError(str(error)) from None
+    try:
+        print(f"      ready on gRPC {server.grpc_url}", flush=True)
+        if results.exists() and not args.resume:
+            shutil.rmtree(results)
+        print(f"[3/4] stream: {len(media) - 1} stills + every {args.every}th frame of "
+              f"{Path(media[-1]).name} -> {results}", flush=True)
+        summary = stream(media, server.grpc_url, results, StreamOptions(model=DEMO_MODEL, every=args.every))
+    finally:
+        server.stop()
+    print("[4/4] summary (server stopped)", flush=True)
+    for line in summary.lines():
+        print(line)
+    if summary.random_weights:
+        print("NOTE: random weights - the boxes show the plumbing and the speed, not real objects")
+    return 0 if summary.complete and not summary.errors else 1
