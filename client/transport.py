@@ -24,6 +24,9 @@ from creativelens.errors import UserError
 
 OUTPUT_NAMES = ("boxes", "scores", "classes", "num_detections")
 REQUEST_ID = re.compile(r"\[request id: ([^\]]+)\]")
+# Answers that say "not now" rather than "not this input": retried like a broken stream.
+TRANSIENT = re.compile(r"stopping|stopped accepting|not ready|unavailable|queue size|"
+                       r"socket closed|connection|deadline|cancelled", re.IGNORECASE)
 
 
 class ServerUnavailable(RuntimeError):
@@ -122,6 +125,8 @@ class DetectorStream:
         self._resend: list[str] = []
         self._fault: str | None = None
         self._last_answer = time.monotonic()
+        self._unavailable_since: float | None = None  # first fault since the last good answer
+        self._failed_recoveries = 0
         self._next_id = 0
         self._changed = threading.Condition()
         self._client = None
@@ -203,6 +208,8 @@ class DetectorStream:
             with self._changed:
                 pending = self._pending.pop(request_id, None)
                 self._last_answer = now
+                self._unavailable_since = None
+                self._failed_recoveries = 0
                 self._changed.notify_all()
             if pending is None:
                 return  # an answer to a request already re-sent and answered
@@ -217,7 +224,7 @@ class DetectorStream:
             ))
             return
         message = error.message() if hasattr(error, "message") else str(error)
-        match = REQUEST_ID.search(message or "")
+        match = None if TRANSIENT.search(message or "") else REQUEST_ID.search(message or "")
         with self._changed:
             pending = self._pending.get(match[1]) if match else None
             if pending is None:
@@ -245,8 +252,20 @@ class DetectorStream:
 
         self.on_retry(f"server connection lost ({reason}); retrying for up to {self.retry_for_s:.0f} s")
         self.close()
-        started, delay = time.monotonic(), 0.5
+        now = time.monotonic()
+        # Failing again without a good answer in between: back off before probing (a stopping
+        # server still says "ready" while refusing work).
+        delay = min(0.5 * 2 ** self._failed_recoveries, 8.0) if self._unavailable_since else 0.0
+        started = self._unavailable_since = self._unavailable_since or now
+        self._failed_recoveries += 1
         while True:
+            if time.monotonic() + delay - started > self.retry_for_s:
+                raise ServerUnavailable(
+                    f"Triton at {self.url} has not served model {self.model!r} for "
+                    f"{self.retry_for_s:.0f} s, since: {reason}"
+                )
+            time.sleep(delay)
+            delay = min(max(delay * 2, 0.5), 8.0)
             try:
                 client = grpcclient.InferenceServerClient(self.url)
                 try:
@@ -256,13 +275,6 @@ class DetectorStream:
                     client.close()
             except InferenceServerException:
                 pass
-            if time.monotonic() - started > self.retry_for_s:
-                raise ServerUnavailable(
-                    f"Triton at {self.url} has not served model {self.model!r} for "
-                    f"{self.retry_for_s:.0f} s since: {reason}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 8.0)
         with self._changed:
             self._fault = None
             self._resend = []

@@ -1,0 +1,215 @@
+"""`creativelens stream` end to end against a real tritonserver (the geometry model), with
+real media, bad input, SIGKILL and a server that dies mid-run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from creativelens.client.rules import Rules
+from creativelens.client.stream import StreamOptions, stream
+from creativelens.formats import SEED_CSV_COLUMNS, item_name
+from creativelens.sample_media import sample_stills, sample_video
+from creativelens.serve.tritonserver import TritonServer
+from serving_fixtures import (GEOMETRY_MODEL, geometry_boxes, geometry_repository,  # noqa: F401
+                              geometry_server, write_geometry_repository)
+from stream_media import write_bad_inputs, write_stills_in_every_format, write_video
+
+
+def read_records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "detections.jsonl").read_text().splitlines()]
+
+
+def read_csv_rows(out: Path) -> list[dict]:
+    rows = []
+    for path in sorted((out / "csv").glob("part-*.csv")):
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            assert tuple(reader.fieldnames) == SEED_CSV_COLUMNS
+            rows += list(reader)
+    return rows
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "creativelens.cli", "stream", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_each_item_once(out: Path, expected_keys: set[str]) -> list[dict]:
+    records = read_records(out)
+    keys = [item_name(r["source"], r["frame_index"]) for r in records]
+    assert len(keys) == len(set(keys)), "an item was recorded twice"
+    assert set(keys) == expected_keys, "an item was lost"
+    successes = [r for r in records if r["error"] is None]
+    csv_names = [row["file_name"] for row in read_csv_rows(out)]
+    assert sorted(csv_names) == sorted(item_name(r["source"], r["frame_index"]) for r in successes)
+    assert pq.read_table(out / "detections.parquet").num_rows == len(records)
+    return records
+
+
+@pytest.fixture(scope="module")
+def slow_repository(tmp_path_factory) -> Path:
+    """The geometry model at ~0.1 s per batch, so that a run lasts long enough to be killed."""
+    return write_geometry_repository(tmp_path_factory.mktemp("slow_repository"), delay_s=0.1)
+
+
+def test_real_media_boxes_come_back_in_original_pixels(geometry_server, tmp_path):
+    write_stills_in_every_format(tmp_path / "media")
+    video = write_video(tmp_path / "media" / "clip.mp4", 12, size=(192, 108))
+    inputs = [str(tmp_path / "media"), *map(str, sample_stills()[:4])]
+    out = tmp_path / "out"
+    summary = stream(inputs, geometry_server.grpc_url, out,
+                     StreamOptions(every=5, rules=Rules(threshold=0.0), progress=False))
+    assert summary.complete and summary.errors == 0
+    assert (summary.stills, summary.frames) == (10, 3)
+    records = read_records(out)
+    assert len(records) == 13
+    for r in records:
+        assert set(r) >= {"source", "frame_index", "timestamp_s", "width", "height", "model",
+                          "detections", "error", "latency_ms"}
+        assert r["model"] == GEOMETRY_MODEL and r["latency_ms"] > 0
+        boxes = np.array([d["box"] for d in r["detections"]])
+        np.testing.assert_allclose(boxes, geometry_boxes(r["width"], r["height"]), atol=1.5)
+        assert [d["label"] for d in r["detections"]] == ["image", "centre"]
+    frames = sorted((r["frame_index"], r["timestamp_s"]) for r in records if r["source"] == str(video))
+    assert frames == [(0, 0.0), (5, 0.5), (10, 1.0)]
+    assert {(r["width"], r["height"]) for r in records if r["source"] == str(video)} == {(192, 108)}
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["items_done"] == 13 and saved["model"] == GEOMETRY_MODEL
+    assert saved["triton"]["inference_count"] == 13 and saved["triton"]["execution_count"] >= 1
+    assert_each_item_once(out, {item_name(r["source"], r["frame_index"]) for r in records})
+
+
+def test_default_threshold_and_rules_file_through_the_cli(geometry_server, tmp_path):
+    photo = str(sample_stills()[0])
+    result = run_cli(photo, "--server", geometry_server.grpc_url, "--out", str(tmp_path / "a"))
+    assert result.returncode == 0, result.stderr
+    assert [d["label"] for d in read_records(tmp_path / "a")[0]["detections"]] == ["image"]  # 0.85
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"per_class": {"centre": 0.4}}))
+    result = run_cli(photo, "--server", geometry_server.grpc_url, "--out", str(tmp_path / "b"),
+                     "--rules", str(rules))
+    assert [d["label"] for d in read_records(tmp_path / "b")[0]["detections"]] == ["image", "centre"]
+    row = read_csv_rows(tmp_path / "b")[0]
+    assert row["file_name"] == photo and json.loads(row["class_labels"]) == ["image", "centre"]
+
+
+def test_bad_input_never_stops_a_run(geometry_server, tmp_path):
+    expected = write_bad_inputs(tmp_path / "bad")
+    good = str(sample_stills()[0])
+    out = tmp_path / "out"
+    result = run_cli(str(tmp_path / "bad"), good, str(tmp_path / "missing.jpg"),
+                     "--server", geometry_server.grpc_url, "--out", str(out))
+    assert result.returncode == 1, result.stderr
+    assert "1 stills, 0 video frames, 8 errors" in result.stdout
+    records = {Path(r["source"]).name: r for r in read_records(out)}
+    assert records[Path(good).name]["error"] is None
+    assert "no such file" in records["missing.jpg"]["error"]
+    for name, fragment in expected.items():
+        assert fragment in records[name]["error"], (name, records[name]["error"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["errors"] == 8 and summary["complete"] is True
+    assert len(read_csv_rows(out)) == 1  # the CSV holds detections; errors live in the JSONL
+
+
+def test_rerun_skips_finished_items(geometry_server, tmp_path):
+    video = write_video(tmp_path / "clip.avi", 20)
+    inputs = [str(video), str(sample_stills()[0])]
+    out = tmp_path / "out"
+    options = StreamOptions(every=3, progress=False)
+    first = stream(inputs, geometry_server.grpc_url, out, options)
+    second = stream(inputs, geometry_server.grpc_url, out, options)
+    assert first.items_done == 8 and second.items_done == 0
+    assert second.skipped_already_done == 8 and len(read_records(out)) == 8
+
+
+def test_known_video_frame_count_through_the_server(geometry_server, tmp_path):
+    summary = stream([str(sample_video())], geometry_server.grpc_url, tmp_path,
+                     StreamOptions(every=100, progress=False))
+    assert summary.frames == 8  # vtest.avi: 795 frames -> 0, 100, ..., 700
+    assert sorted(r["frame_index"] for r in read_records(tmp_path)) == list(range(0, 795, 100))
+
+
+def test_sigkill_midway_then_resume_yields_every_item_exactly_once(slow_repository, tmp_path):
+    video = write_video(tmp_path / "clip.avi", 90)
+    stills = [str(p) for p in sample_stills()[:3]]
+    expected = {f"{video}#frame={i}" for i in range(90)} | set(stills)
+    out = tmp_path / "out"
+    args = [str(video), *stills, "--every", "1", "--out", str(out), "--max-in-flight", "2"]
+    with TritonServer(slow_repository) as server:
+        command = [sys.executable, "-m", "creativelens.cli", "stream", *args, "--server", server.grpc_url]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        results = out / "detections.jsonl"
+        deadline = time.monotonic() + 120
+        while not (results.exists() and results.read_bytes().count(b"\n") >= 20):
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        killed_at = len(read_records(out))
+        assert 20 <= killed_at < len(expected)
+        with open(results, "ab") as handle:  # as if the kill had landed in the middle of a write
+            handle.write(b'{"source": "' + str(video).encode() + b'", "frame_ind')
+        resumed = run_cli(*args, "--server", server.grpc_url)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped_already_done"] == killed_at
+    assert summary["items_done"] == len(expected) - killed_at
+    assert_each_item_once(out, expected)
+
+
+def test_server_killed_and_restarted_midway(slow_repository, tmp_path):
+    video = write_video(tmp_path / "clip.avi", 60)
+    out = tmp_path / "out"
+    outcome = {}
+    server = TritonServer(slow_repository).start()
+    ports = dict(grpc_port=server.grpc_port, http_port=server.http_port, metrics_port=server.metrics_port)
+    options = StreamOptions(every=1, max_in_flight=2, retry_for_s=90, progress=False)
+    runner = threading.Thread(target=lambda: outcome.update(
+        summary=stream([str(video)], server.grpc_url, out, options)))
+    runner.start()
+    try:
+        while not ((out / "detections.jsonl").exists() and len(read_records(out)) >= 10):
+            assert runner.is_alive()
+            time.sleep(0.05)
+        os.kill(server.pid, signal.SIGKILL)
+        server.stop()
+        time.sleep(2)
+        server = TritonServer(slow_repository, **ports).start()
+        runner.join(timeout=180)
+    finally:
+        server.stop()
+    summary = outcome["summary"]
+    assert summary.complete and summary.reconnects >= 1 and summary.errors == 0
+    assert_each_item_once(out, {f"{video}#frame={i}" for i in range(60)})
+
+
+def test_server_gone_for_good_fails_clearly_and_keeps_results(slow_repository, tmp_path):
+    video = write_video(tmp_path / "clip.avi", 60)
+    out = tmp_path / "out"
+    with TritonServer(slow_repository) as server:
+        command = [sys.executable, "-m", "creativelens.cli", "stream", str(video), "--every", "1",
+                   "--max-in-flight", "2", "--retry-for", "3", "--server", server.grpc_url,
+                   "--out", str(out)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not ((out / "detections.jsonl").exists() and len(read_records(out)) >= 5):
+            assert process.poll() is None
+            time.sleep(0.05)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 3, stderr
+    assert "has not served model" in stderr and "re-run the same command to resume" in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and summary["items_done"] >= 5
+    assert summary["errors"] == 0, "a stopping server's refusals are retried, not item errors"
+    assert len(read_records(out)) == summary["items_done"]
