@@ -6,9 +6,7 @@ import argparse
 import os
 
 from creativelens.errors import UserError
-
-DEFAULT_EVAL_OUT = "benchmarks/results/ocr_eval"
-
+from creativelens.ocr_service.options import EXCLUSION_MODES, THRESHOLDING_METHODS, RecognitionOptions
 
 def add_commands(subparsers) -> None:
     ocr = subparsers.add_parser("ocr", help="the Tesseract OCR sidecar: serve it, evaluate it")
@@ -25,15 +23,18 @@ def add_commands(subparsers) -> None:
                        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off)")
     serve.add_argument("--max-message-mb", type=float, default=32.0, help="largest request accepted")
     serve.add_argument("--max-megapixels", type=float, default=40.0, help="largest image accepted")
-    serve.add_argument("--exclusion-mode", choices=("mask", "drop"), default="mask",
+    serve.add_argument("--exclusion-mode", choices=EXCLUSION_MODES, default=RecognitionOptions.exclusion_mode,
                        help="default way to keep text inside exclusion boxes out (requests may choose)")
+    serve.add_argument("--thresholding", choices=tuple(THRESHOLDING_METHODS), default=RecognitionOptions.thresholding,
+                       help="default Tesseract thresholding (requests may choose); see `ocr eval` for which reads better")
     serve.set_defaults(handler=run_serve)
 
     evaluate = commands.add_parser(
         "eval", help="score word recall/precision and speed: pytesseract vs the service, Otsu vs Sauvola"
     )
-    evaluate.add_argument("--out", default=DEFAULT_EVAL_OUT,
-                          help="path prefix of the results: PREFIX.json and PREFIX.md")
+    evaluate.add_argument("--out", default=None,
+                          help="path prefix of the results, PREFIX.json and PREFIX.md "
+                               "(default: benchmarks/results/ocr_eval_<machine>)")
     evaluate.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     evaluate.add_argument("--rendered", type=int, default=24, help="how many ad-like images to render")
     evaluate.add_argument("--note", default="", help="a line about the conditions, kept in the results")
@@ -45,7 +46,6 @@ def run_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from creativelens.ocr_service.options import RecognitionOptions
     from creativelens.ocr_service.server import OcrServer, ServerConfig
 
     if args.workers < 1:
@@ -57,7 +57,7 @@ def run_serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, workers=args.workers, max_queue=args.max_queue,
         max_message_bytes=int(args.max_message_mb * 1024 * 1024),
         max_pixels=int(args.max_megapixels * 1_000_000), metrics_port=args.metrics_port,
-        defaults=RecognitionOptions(exclusion_mode=args.exclusion_mode),
+        defaults=RecognitionOptions(thresholding=args.thresholding, exclusion_mode=args.exclusion_mode),
     )
     stop_requested = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -32,6 +32,7 @@ CONFIGURATIONS = (
     Configuration("service, Sauvola (default)", "service", "sauvola", "mask"),
     Configuration("service, Sauvola, exclusion by dropping words", "service", "sauvola", "drop"),
     Configuration("service, Sauvola, no exclusion boxes sent", "service", "sauvola", "none"),
+    Configuration("service, Otsu, exclusion by dropping words", "service", "otsu", "drop"),
     Configuration("service, Otsu, --psm 11 (sparse text)", "service", "otsu", "mask", 11),
     Configuration("service, Sauvola, --psm 11 (sparse text)", "service", "sauvola", "mask", 11),
 )

@@ -78,8 +78,13 @@ class EnginePool:
         self._admission = threading.BoundedSemaphore(workers + max_queue)
         self._idle: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._slots = [_Worker(self._context, engine_factory) for _ in range(workers)]
-        for worker in self._slots:
-            worker.wait_ready(STARTUP_TIMEOUT_S)
+        try:
+            for worker in self._slots:
+                worker.wait_ready(STARTUP_TIMEOUT_S)
+        except RuntimeError:
+            for worker in self._slots:
+                worker.kill()
+            raise
         for slot in range(workers):
             self._idle.put(slot)
         self.restarts = 0

@@ -86,7 +86,11 @@ class OcrServicer(ocr_pb2_grpc.OcrServicer):
             try:
                 for request in request_iterator:
                     window.acquire()
-                    self._stream_threads.submit(answer, request)
+                    try:
+                        self._stream_threads.submit(answer, request)
+                    except RuntimeError:  # the server is stopping
+                        window.release()
+                        break
             except grpc.RpcError:
                 pass  # the client went away; answer what is already in flight
             finally:
