@@ -7,6 +7,7 @@ and all see identical pixels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -14,13 +15,33 @@ import cv2
 from creativelens.sample_media import sample_stills, sample_video
 
 
-def bench_media(work_dir: Path, *, stills: int | None, video_frames: int, frame_stride: int) -> list[Path]:
-    """`stills` sample photos (None: all) then `video_frames` frames of vtest.avi, every
+@dataclass(frozen=True)
+class BenchMedia:
+    stills: list[Path]
+    frames: list[Path]
+    frame_stride: int
+
+    @property
+    def paths(self) -> list[Path]:
+        return self.stills + self.frames
+
+    def describe(self) -> dict:
+        return {
+            "images": len(self.paths),
+            "stills": [path.name for path in self.stills],
+            "video": sample_video().name,
+            "video_frames": [int(path.stem.rsplit("frame", 1)[1]) for path in self.frames],
+            "frame_stride": self.frame_stride,
+        }
+
+
+def bench_media(work_dir: Path, *, stills: int | None, video_frames: int, frame_stride: int) -> BenchMedia:
+    """`stills` sample photos (None: all) and `video_frames` frames of vtest.avi, every
     `frame_stride`-th from the start, as PNG files under `work_dir`."""
     photos = sample_stills()
     if stills is not None:
         photos = photos[:stills]
-    return photos + _video_frames(work_dir, sample_video(), video_frames, frame_stride)
+    return BenchMedia(photos, _video_frames(work_dir, sample_video(), video_frames, frame_stride), frame_stride)
 
 
 def _video_frames(work_dir: Path, video: Path, count: int, stride: int) -> list[Path]:

@@ -1,0 +1,82 @@
+"""Exported model repositories for the bench: one export per (model, canvases), reused.
+
+Exporting runs the whole Faster R-CNN several times (trace, ONNX, parity check), so the bench
+exports once into a cache folder under `build/` through the real `creativelens export`, and
+reuses a repository whose parity check passed. Sweeps over Triton's max batch size get
+light copies of a repository: links to the model files, a rewritten CPU config.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+from creativelens.canvas import Canvas
+from creativelens.errors import UserError
+
+CPU_CONFIG = Path("configs/cpu.pbtxt")
+
+
+def cache_key(model: str, canvases: Sequence[Canvas], random_weights: bool) -> str:
+    names = "_".join(canvas.name for canvas in sorted(set(canvases)))
+    return f"{model}-{names}-{'random' if random_weights else 'trained'}"
+
+
+def parity_passed(model_dir: Path) -> bool:
+    """Whether `model_dir` holds a complete export whose parity report passed."""
+    report = model_dir / "parity.json"
+    if not (report.is_file() and (model_dir / "1" / "model.onnx").is_file() and (model_dir / CPU_CONFIG).is_file()):
+        return False
+    try:
+        return json.loads(report.read_text()).get("ok") is True
+    except (OSError, ValueError):
+        return False
+
+
+def exported_repository(model: str, canvases: Sequence[Canvas], cache_dir: Path, *,
+                        random_weights: bool = True, log_path: Path | None = None) -> Path:
+    """A repository holding `model` exported for `canvases`: cached, or exported now."""
+    repository = cache_dir / cache_key(model, canvases, random_weights)
+    if parity_passed(repository / model):
+        return repository
+    command = [sys.executable, "-m", "creativelens.cli", "export", "--model", model, "--out", str(repository)]
+    command += [argument for canvas in sorted(set(canvases)) for argument in ("--canvas", canvas.name)]
+    if random_weights:
+        command.append("--random-weights")
+    repository.mkdir(parents=True, exist_ok=True)
+    log_path = log_path or repository / "export.log"
+    with open(log_path, "w") as log:
+        completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+    if completed.returncode != 0 or not parity_passed(repository / model):
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+        raise UserError(f"exporting {model} for the bench failed ({' '.join(command)}):\n{tail}")
+    return repository
+
+
+def read_cpu_config(model_dir: Path) -> model_config_pb2.ModelConfig:
+    config = model_config_pb2.ModelConfig()
+    text_format.Parse((model_dir / CPU_CONFIG).read_text(), config)
+    return config
+
+
+def with_max_batch_size(repository: Path, model: str, max_batch_size: int, destination: Path) -> Path:
+    """A repository at `destination` serving `model` with Triton's max batch size changed.
+
+    Everything but the CPU config is a link to the original, so no model file is copied.
+    """
+    source_dir = repository / model
+    target_dir = destination / model
+    (target_dir / CPU_CONFIG).parent.mkdir(parents=True, exist_ok=True)
+    for entry in source_dir.iterdir():
+        if entry.name != CPU_CONFIG.parts[0] and not (target_dir / entry.name).exists():
+            (target_dir / entry.name).symlink_to(entry.absolute())
+    config = read_cpu_config(source_dir)
+    config.max_batch_size = max_batch_size
+    (target_dir / CPU_CONFIG).write_text(text_format.MessageToString(config, use_short_repeated_primitives=True))
+    return destination

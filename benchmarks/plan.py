@@ -1,0 +1,69 @@
+"""What one bench run measures: quick (CI, a few minutes) or full (real measurements)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from creativelens.benchmarks.perf_analyzer import PerfAnalyzerSettings
+from creativelens.canvas import CPU_CANVASES, Canvas, parse_canvas
+
+SEED_JOB_HOURS = 210.0  # the seeds' DefaultPredictor loop over all brands
+TARGET_SPEEDUP = 1.5  # served pipeline over the seed loop, same input size, on the 2-core CPU
+TARGET_TRITON_OVERHEAD_PCT = 10.0  # served pipeline against direct ONNX Runtime, best concurrency
+SMALL_CANVASES = tuple(parse_canvas(name) for name in ("320x320", "320x480", "480x320"))
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    mode: str
+    model: str = "faster_rcnn_R_50_FPN_1x"
+    random_weights: bool = True
+    canvases: tuple[Canvas, ...] = CPU_CANVASES  # the headline comparison's buckets
+    stills: int | None = None  # None: every sample still
+    video_frames: int = 16
+    frame_stride: int = 50
+    rounds: int = 2  # the interleaved comparison is repeated, order reversed each round
+    concurrencies: tuple[int, ...] = (1, 2, 4, 8)
+    max_batch_sizes: tuple[int, ...] = (1, 4, 8)
+    canvas_sweep: tuple[tuple[Canvas, ...], ...] = (SMALL_CANVASES,)  # besides `canvases`
+    perf_analyzer: PerfAnalyzerSettings = field(default_factory=PerfAnalyzerSettings)
+    gpu_batch_sizes: tuple[int, ...] = (1, 4, 8)
+    gpu_repeats: int = 20
+
+    def describe(self) -> dict:
+        return {
+            "mode": self.mode,
+            "model": self.model,
+            "random_weights": self.random_weights,
+            "canvases": [canvas.name for canvas in self.canvases],
+            "stills": self.stills,
+            "video_frames": self.video_frames,
+            "frame_stride": self.frame_stride,
+            "rounds": self.rounds,
+            "concurrencies": list(self.concurrencies),
+            "max_batch_sizes": list(self.max_batch_sizes),
+            "canvas_sweep": [[canvas.name for canvas in group] for group in self.canvas_sweep],
+            "perf_analyzer": dict(self.perf_analyzer.__dict__),
+        }
+
+
+def quick_plan() -> BenchPlan:
+    """For CI: tiny, a few minutes on 2 cores; exercises every path, proves no number."""
+    return BenchPlan(
+        mode="quick",
+        canvases=(parse_canvas("320x320"),),
+        stills=3,
+        video_frames=2,
+        frame_stride=100,
+        rounds=1,
+        concurrencies=(1, 2),
+        max_batch_sizes=(1,),
+        canvas_sweep=(),
+        perf_analyzer=PerfAnalyzerSettings(requests_per_window=4, stability_percentage=100, max_trials=4),
+        gpu_repeats=3,
+    )
+
+
+def full_plan() -> BenchPlan:
+    """Real measurements: the demo's CPU canvases, every sample still and vtest.avi frames."""
+    return BenchPlan(mode="full")

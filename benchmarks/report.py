@@ -1,0 +1,331 @@
+"""A bench run's results on disk: results.json (every number), report.md, PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS_FILE = "results.json"
+REPORT_FILE = "report.md"
+THROUGHPUT_PLOT = "throughput_vs_concurrency.png"
+LATENCY_PLOT = "latency_percentiles.png"
+MAX_BATCH_PLOT = "max_batch_size.png"
+PIPELINE_TITLES = {
+    "seed_loop": "(a) seed loop",
+    "served": "(b) served (stream → Triton)",
+    "onnx_direct": "(c) ONNX Runtime direct",
+}
+REPORT_SECTIONS = ("Summary", "Machine", "Model and input size", "Media", "Method", "Pipelines",
+                   "Concurrency sweep", "Max batch size sweep", "Canvas sweep", "GPU runtimes",
+                   "perf_analyzer", "Targets")
+
+
+def write_results(results: dict, out_dir: Path) -> dict:
+    """Write plots, report.md and results.json into `out_dir`; returns the file names."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(results, out_dir)
+    results["files"] = {"results": RESULTS_FILE, "report": REPORT_FILE, "plots": plots,
+                        "perf_analyzer": results.get("perf_analyzer", {}).get("files", [])}
+    (out_dir / REPORT_FILE).write_text(render_markdown(results))
+    (out_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
+    return results["files"]
+
+
+# --- plots ---------------------------------------------------------------------------------------
+
+def write_plots(results: dict, out_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    rows = results["sweeps"]["concurrency"]
+    concurrencies = [row["concurrency"] for row in rows]
+    title = f"{results['model']['name']} on {_machine_line(results['machine'])}"
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    axes.plot(concurrencies, [row["served"]["images_per_s"] for row in rows], "o-", label=PIPELINE_TITLES["served"])
+    axes.plot(concurrencies, [row["onnx_direct"]["images_per_s"] for row in rows], "s-",
+              label=PIPELINE_TITLES["onnx_direct"])
+    perf_rows = [row for row in results["perf_analyzer"].get("rows", []) if "inferences_per_s" in row]
+    if perf_rows:
+        axes.plot([row["concurrency"] for row in perf_rows], [row["inferences_per_s"] for row in perf_rows],
+                  "^--", label="perf_analyzer (model only, one image)")
+    axes.axhline(results["pipelines"]["seed_loop"]["images_per_s"], color="grey", linestyle=":",
+                 label=PIPELINE_TITLES["seed_loop"])
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(concurrencies, [str(c) for c in concurrencies])
+    axes.set_xlabel("requests in flight (concurrency)")
+    axes.set_ylabel("images / s")
+    axes.set_ylim(bottom=0)
+    axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out_dir / THROUGHPUT_PLOT, dpi=110)
+    plt.close(figure)
+    written.append(THROUGHPUT_PLOT)
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
+    pipelines = results["pipelines"]
+    names = list(PIPELINE_TITLES)
+    positions = range(len(names))
+    left.bar([p - 0.2 for p in positions], [pipelines[n]["latency_ms_p50"] for n in names], 0.4, label="p50")
+    left.bar([p + 0.2 for p in positions], [pipelines[n]["latency_ms_p95"] for n in names], 0.4, label="p95")
+    left.set_xticks(list(positions), [PIPELINE_TITLES[n].split(" ", 1)[1] for n in names], fontsize=8)
+    left.set_ylabel("latency per image (ms)")
+    left.set_title("headline settings", fontsize=9)
+    left.legend(fontsize=8)
+    for kind, marker, color in (("served", "o", "C0"), ("onnx_direct", "s", "C1")):
+        for percentile, style in (("p50", "-"), ("p95", "--")):
+            right.plot(concurrencies, [row[kind][f"latency_ms_{percentile}"] for row in rows], marker + style,
+                       color=color, label=f"{PIPELINE_TITLES[kind].split(' ', 1)[1]} {percentile}")
+    right.set_xscale("log", base=2)
+    right.set_xticks(concurrencies, [str(c) for c in concurrencies])
+    right.set_xlabel("requests in flight (concurrency)")
+    right.set_ylabel("latency per image (ms)")
+    right.set_ylim(bottom=0)
+    right.set_title("over concurrency", fontsize=9)
+    right.legend(fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(out_dir / LATENCY_PLOT, dpi=110)
+    plt.close(figure)
+    written.append(LATENCY_PLOT)
+
+    sweep = results["sweeps"]["max_batch_size"]
+    if sweep:
+        figure, axes = plt.subplots(figsize=(6, 4))
+        labels = [str(row["max_batch_size"]) for row in sweep]
+        bars = axes.bar(labels, [row["served"]["images_per_s"] for row in sweep])
+        for bar, row in zip(bars, sweep):
+            axes.annotate(f"avg batch {row['served'].get('average_batch_size', 0):.2f}",
+                          (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
+                          fontsize=8)
+        axes.set_xlabel(f"Triton max_batch_size (concurrency {sweep[0]['concurrency']})")
+        axes.set_ylabel("images / s (served)")
+        axes.set_title(title, fontsize=9)
+        figure.tight_layout()
+        figure.savefig(out_dir / MAX_BATCH_PLOT, dpi=110)
+        plt.close(figure)
+        written.append(MAX_BATCH_PLOT)
+    return written
+
+
+# --- markdown ------------------------------------------------------------------------------------
+
+def render_markdown(results: dict) -> str:
+    machine, model, comparison = results["machine"], results["model"], results["comparison"]
+    pipelines, sweeps = results["pipelines"], results["sweeps"]
+    targets = comparison["targets"]
+    lines = [
+        f"# CreativeLens bench — {results['mode']} mode, {results['started_at'][:10]}",
+        "",
+        f"{_machine_line(machine)}; {model['name']} with "
+        + ("**random weights** (no zoo weights offline: speed only, detections meaningless)"
+           if model["random_weights"] else f"weights {model['weights']}") + ".",
+        "",
+        "## Summary",
+        "",
+        _table(["pipeline", "images/s", "p50 ms", "p95 ms", "CPU s/image", "cores busy", "setting"],
+               [[PIPELINE_TITLES[name], _f(p["images_per_s"], 2), _f(p["latency_ms_p50"], 0),
+                 _f(p["latency_ms_p95"], 0), _f(p["cpu_s_per_image"], 2), _f(p["cores_busy"], 2),
+                 _setting(name, p)] for name, p in pipelines.items()]),
+        "",
+        f"- Speedup of (b) over (a): **{comparison['speedup_served_over_seed']:.2f}×** "
+        f"(target ≥ {targets['speedup_min']}×: {_verdict(targets['speedup_met'])}).",
+        f"- Triton's overhead of (b) over (c), each at its best concurrency: "
+        f"**{comparison['triton_overhead_pct']:.1f} %** (target < {targets['triton_overhead_max_pct']:.0f} %: "
+        f"{_verdict(targets['triton_overhead_met'])}).",
+        f"- Average batch Triton formed for (b): {_f(pipelines['served'].get('average_batch_size'), 2)} "
+        f"(max_batch_size {pipelines['served'].get('max_batch_size')}).",
+        f"- The seeds' {comparison['seed_job_hours']:.0f}-hour job through the measured speedup: "
+        f"**{comparison['projected_job_hours']:.1f} hours** "
+        f"({comparison['seed_job_hours']:.0f} h / {comparison['speedup_served_over_seed']:.2f}).",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {machine['cpu_model']}, {machine['cpu_cores']} cores ({machine['cpu_cores_usable']} usable); "
+        f"memory {machine['memory_gib']} GiB; GPU: {', '.join(machine['gpus']) or 'none'}.",
+        f"- Load average at start (1, 5, 15 min): {', '.join(str(v) for v in machine['load_average_at_start'])}.",
+        f"- {machine['os']}, Python {machine['python']}; git {machine['git_commit']}.",
+        "- " + ", ".join(f"{name} {version}" for name, version in machine["software"].items()) + ".",
+        "",
+        "## Model and input size",
+        "",
+        f"- {model['name']}, weights `{model['weights']}`, canvas buckets {', '.join(model['canvases'])}, "
+        f"Triton max_batch_size {model['max_batch_size']}.",
+        f"- Same input size: {model['input_size_matching']}",
+        "- Seed loop (INPUT.MIN_SIZE_TEST, INPUT.MAX_SIZE_TEST) per bucket: "
+        + ", ".join(f"{name} → {tuple(size)}" for name, size in model["seed_loop_input_sizes"].items()) + ".",
+        "",
+        "## Media",
+        "",
+        f"{results['media']['images']} images: {len(results['media']['stills'])} sample stills "
+        f"({', '.join(results['media']['stills'])}) and {len(results['media']['video_frames'])} frames of "
+        f"{results['media']['video']} (every {results['media']['frame_stride']}th).",
+        "",
+        "## Method",
+        "",
+        f"One process tree, one machine: a warm-up image per bucket and pipeline (not timed), then "
+        f"{results['plan']['rounds']} round(s) of [seed loop; served and direct at each concurrency "
+        f"{results['plan']['concurrencies']}], every other round in reverse order. A pipeline's numbers "
+        "add up its passes. images/s = images / wall seconds of the passes (the served pass's wall time is "
+        "the client's own, from its first read to its last record). Latency: seed loop from `cv2.imread` to "
+        "its row; served and direct from the moment the letterboxed image is sent to the model until its "
+        "detections are in hand. CPU: user+system seconds of the whole process tree (bench, tritonserver and "
+        "its python stubs, the stream client including its start-up) over each pass.",
+        "",
+        "## Pipelines",
+        "",
+    ]
+    lines += [f"- {PIPELINE_TITLES[name]}: {p['description']}." for name, p in pipelines.items()]
+    lines += [
+        "",
+        "## Concurrency sweep",
+        "",
+        _table(["in flight", "(b) images/s", "(b) p50 ms", "(b) p95 ms", "(b) avg batch", "(c) images/s",
+                "(c) p50 ms", "(c) p95 ms", "Triton overhead"],
+               [[row["concurrency"], _f(row["served"]["images_per_s"], 2), _f(row["served"]["latency_ms_p50"], 0),
+                 _f(row["served"]["latency_ms_p95"], 0), _f(row["served"].get("average_batch_size"), 2),
+                 _f(row["onnx_direct"]["images_per_s"], 2), _f(row["onnx_direct"]["latency_ms_p50"], 0),
+                 _f(row["onnx_direct"]["latency_ms_p95"], 0), f"{row['triton_overhead_pct']:.1f} %"]
+                for row in sweeps["concurrency"]]),
+        "",
+        f"![throughput vs concurrency]({THROUGHPUT_PLOT})",
+        "",
+        f"![latency percentiles]({LATENCY_PLOT})",
+        "",
+        "## Max batch size sweep",
+        "",
+    ]
+    if sweeps["max_batch_size"]:
+        lines += [
+            _table(["max_batch_size", "in flight", "images/s", "p50 ms", "p95 ms", "avg batch"],
+                   [[row["max_batch_size"], row["concurrency"], _f(row["served"]["images_per_s"], 2),
+                     _f(row["served"]["latency_ms_p50"], 0), _f(row["served"]["latency_ms_p95"], 0),
+                     _f(row["served"].get("average_batch_size"), 2)] for row in sweeps["max_batch_size"]]),
+            "",
+            f"![max batch size]({MAX_BATCH_PLOT})" if MAX_BATCH_PLOT in results.get("files", {}).get("plots", [])
+            else "",
+        ]
+    else:
+        lines.append("Not run in this mode.")
+    lines += [
+        "",
+        "## Canvas sweep",
+        "",
+        _table(["canvas buckets", "(a) images/s", "(b) images/s", "(b) in flight", "speedup"],
+               [[", ".join(row["canvases"]), _f(row["seed_loop"]["images_per_s"], 2),
+                 _f(row["served"]["images_per_s"], 2), row["concurrency"],
+                 f"{row['speedup_served_over_seed']:.2f}×"] for row in sweeps["canvas"]]),
+        "",
+        "## GPU runtimes",
+        "",
+    ]
+    lines += _gpu_lines(sweeps["gpu"])
+    lines += ["", "## perf_analyzer", ""]
+    lines += _perf_analyzer_lines(results["perf_analyzer"])
+    lines += ["", "## Targets", ""]
+    lines += _target_lines(comparison, pipelines)
+    return "\n".join(lines) + "\n"
+
+
+def _gpu_lines(gpu: dict) -> list[str]:
+    if "skipped" in gpu:
+        return [f"Not run: {gpu['skipped']}. On a GPU host the same command times ONNX Runtime + CUDA, "
+                "ONNX Runtime + TensorRT FP16 and libtorch (TorchScript) on this export, at batch sizes "
+                "1/4/8 (`benchmarks/gpu_sweep.py`)."]
+    lines = [f"Canvas {gpu['canvas']}, {gpu['repeats']} timed batches each."]
+    rows = []
+    for runtime, outcome in gpu["runtimes"].items():
+        if "skipped" in outcome:
+            rows.append([runtime, "—", f"skipped: {outcome['skipped']}", "", ""])
+            continue
+        rows += [[runtime, b["batch_size"], _f(b["images_per_s"], 1), _f(b["batch_latency_ms_p50"], 1),
+                  _f(b["batch_latency_ms_p95"], 1)] for b in outcome["batches"]]
+    return lines + ["", _table(["runtime", "batch", "images/s", "p50 ms/batch", "p95 ms/batch"], rows)]
+
+
+def _perf_analyzer_lines(perf: dict) -> list[str]:
+    if "skipped" in perf:
+        return [f"Not run: {perf['skipped']}."]
+    settings = perf["settings"]
+    lines = [
+        f"Triton's perf_analyzer 2.51 over gRPC against the same server (headline config), one real "
+        f"letterboxed image ({perf['input']['image']}, canvas {perf['input']['canvas']}) per request, "
+        f"windows of {settings['requests_per_window']} answers, stability {settings['stability_percentage']} %, "
+        f"at most {settings['max_trials']} trials. Its own tables: "
+        + ", ".join(f"[{name}](perf_analyzer/{name})" for name in perf["files"] if name.endswith(".txt")) + ".",
+        "",
+    ]
+    rows = []
+    for row in perf["rows"]:
+        if "error" in row:
+            rows.append([row["concurrency"], f"error: {row['error']}", "", "", "", ""])
+        else:
+            rows.append([row["concurrency"], _f(row["inferences_per_s"], 2), _f(row["latency_ms_p50"], 0),
+                         _f(row["latency_ms_p95"], 0), _f(row["server_queue_ms"], 0),
+                         _f(row["server_compute_infer_ms"], 0)])
+    return lines + [_table(["in flight", "inferences/s", "p50 ms", "p95 ms", "server queue ms",
+                            "server compute ms"], rows)]
+
+
+def _target_lines(comparison: dict, pipelines: dict) -> list[str]:
+    targets = comparison["targets"]
+    seed, served, direct = pipelines["seed_loop"], pipelines["served"], pipelines["onnx_direct"]
+    return [
+        f"- Served ≥ {targets['speedup_min']}× the seed loop at the same input size: "
+        f"{_verdict(targets['speedup_met'])} ({comparison['speedup_served_over_seed']:.2f}×).",
+        f"- Triton's overhead < {targets['triton_overhead_max_pct']:.0f} % against direct ONNX Runtime at "
+        f"the best concurrency: {_verdict(targets['triton_overhead_met'])} "
+        f"({comparison['triton_overhead_pct']:.1f} %).",
+        f"- Where the time goes (CPU seconds per image, whole process tree): seed loop "
+        f"{_f(seed['cpu_s_per_image'], 2)}, served {_f(served['cpu_s_per_image'], 2)}, direct "
+        f"{_f(direct['cpu_s_per_image'], 2)}.",
+    ]
+
+
+def _setting(name: str, pipeline: dict) -> str:
+    if name == "served":
+        return f"{pipeline['concurrency']} in flight, avg batch {_f(pipeline.get('average_batch_size'), 2)}"
+    if name == "onnx_direct":
+        return f"{pipeline['concurrency']} in flight"
+    return "one at a time"
+
+
+def _machine_line(machine: dict) -> str:
+    gpus = ", ".join(machine["gpus"]) or "no GPU"
+    return f"{machine['cpu_model']} ({machine['cpu_cores']} cores), {gpus}"
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "**MISSED**"
+
+
+def _f(value, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_summary_lines(results: dict) -> list[str]:
+    """The few lines printed at the end of a run."""
+    comparison, pipelines = results["comparison"], results["pipelines"]
+    lines = []
+    if results["model"]["random_weights"]:
+        lines.append("!!! RANDOM WEIGHTS: speed only; the detections are meaningless !!!")
+    for name, pipeline in pipelines.items():
+        lines.append(f"{PIPELINE_TITLES[name]:<32} {pipeline['images_per_s']:7.2f} images/s  "
+                     f"p50 {_f(pipeline['latency_ms_p50'], 0)} ms  p95 {_f(pipeline['latency_ms_p95'], 0)} ms  "
+                     f"({_setting(name, pipeline)})")
+    lines.append(f"speedup (b)/(a) {comparison['speedup_served_over_seed']:.2f}x "
+                 f"[{_verdict(comparison['targets']['speedup_met']).strip('*')}]; Triton overhead "
+                 f"{comparison['triton_overhead_pct']:.1f} % "
+                 f"[{_verdict(comparison['targets']['triton_overhead_met']).strip('*')}]; "
+                 f"the {comparison['seed_job_hours']:.0f} h seed job -> {comparison['projected_job_hours']:.1f} h")
+    return lines

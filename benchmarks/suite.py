@@ -1,0 +1,335 @@
+"""One bench run: the seed loop, the served pipeline and direct ONNX Runtime, interleaved on the
+same media, model, weights and input size; then the sweeps and perf_analyzer; then the report.
+
+Order: one warm-up image per pipeline and bucket (not timed), then `rounds` rounds of
+[seed loop, then served and direct at each concurrency], the order reversed every other round,
+so that the machine's drift falls on every pipeline alike. Each pipeline's numbers add up its
+passes over all rounds. CPU is the whole process tree's (this process, tritonserver and its
+python stubs, the stream client) over each pass.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from creativelens.benchmarks.comparison import headline, speedup, triton_overhead_pct
+from creativelens.benchmarks.machine import describe_machine
+from creativelens.benchmarks.measurement import Measurement
+from creativelens.benchmarks.media import bench_media
+from creativelens.benchmarks.model_cache import exported_repository, with_max_batch_size, read_cpu_config
+from creativelens.benchmarks.plan import BenchPlan
+from creativelens.benchmarks.process_cpu import tree_cpu_seconds
+
+INPUT_SIZE_MATCHING = (
+    "The served client letterboxes each image onto the canvas bucket nearest its aspect, scaled by "
+    "min(canvas_h / h, canvas_w / w). DefaultPredictor resizes by min(MIN_SIZE_TEST / short side, "
+    "MAX_SIZE_TEST / long side); the seed loop runs one DefaultPredictor per bucket with "
+    "MIN_SIZE_TEST = the bucket's short side and MAX_SIZE_TEST = its long side, which gives the same "
+    "scale for every image oriented like its bucket (every image, for a square bucket). "
+    "DefaultPredictor pads only to a multiple of 32, the served model computes over the whole canvas."
+)
+
+
+@dataclass
+class _Totals:
+    """Per pipeline and setting: the measurement so far and Triton's counters."""
+
+    measurement: Measurement | None = None
+    inference_count: int = 0
+    execution_count: int = 0
+
+    def add(self, measurement: Measurement, inferences: int = 0, executions: int = 0) -> None:
+        self.measurement = measurement if self.measurement is None else self.measurement + measurement
+        self.inference_count += inferences
+        self.execution_count += executions
+
+    def summary(self) -> dict:
+        summary = self.measurement.summary()
+        if self.execution_count:
+            summary["average_batch_size"] = self.inference_count / self.execution_count
+            summary["triton_inferences"] = self.inference_count
+            summary["triton_executions"] = self.execution_count
+        return summary
+
+
+class BenchRun:
+    def __init__(self, plan: BenchPlan, out_dir: Path, work_dir: Path, cache_dir: Path,
+                 repository: Path | None = None, progress: bool = True):
+        self.plan, self.out_dir, self.work_dir, self.cache_dir = plan, out_dir, work_dir, cache_dir
+        self.repository = repository
+        self.progress_enabled = progress
+        self._bar = None
+        self._pass = 0
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        from creativelens.export.zoo import load_detector
+
+        plan = self.plan
+        machine = describe_machine()
+        started_at = datetime.now(timezone.utc)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        bench_set = bench_media(self.work_dir / "media", stills=plan.stills, video_frames=plan.video_frames,
+                                frame_stride=plan.frame_stride)
+        media = bench_set.paths
+        repository = self.repository or exported_repository(plan.model, plan.canvases, self.cache_dir,
+                                                            random_weights=plan.random_weights)
+        canvas_repositories = [exported_repository(plan.model, group, self.cache_dir,
+                                                   random_weights=plan.random_weights)
+                               for group in plan.canvas_sweep]
+        self._open_progress(len(media))
+
+        detector = load_detector(plan.model, random_weights=plan.random_weights)
+        comparison = self._compare(repository, detector, media)
+        max_batch = self._max_batch_sweep(repository, media, comparison["best_served_concurrency"])
+        canvas_sweep = [comparison["canvas_row"]] + [
+            self._canvas_row(group_repository, detector, media, comparison["best_served_concurrency"])
+            for group_repository in canvas_repositories
+        ]
+        gpu = self._gpu_sweep(repository / plan.model, media)
+        self._close_progress()
+
+        pipelines = comparison["pipelines"]
+        return {
+            "schema": 1,
+            "mode": plan.mode,
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine,
+            "plan": plan.describe(),
+            "model": comparison["model"],
+            "media": bench_set.describe(),
+            "pipelines": pipelines,
+            "comparison": headline(pipelines["seed_loop"], pipelines["served"], pipelines["onnx_direct"]),
+            "sweeps": {
+                "concurrency": comparison["concurrency_rows"],
+                "max_batch_size": max_batch,
+                "canvas": canvas_sweep,
+                "gpu": gpu,
+            },
+            "perf_analyzer": comparison["perf_analyzer"],
+        }
+
+    def _compare(self, repository: Path, detector, media: list[Path]) -> dict:
+        from creativelens.benchmarks.onnx_direct import OnnxDirect
+        from creativelens.benchmarks.seed_loop import SeedLoop, predictor_input_size
+        from creativelens.serve.tritonserver import TritonServer
+
+        plan = self.plan
+        model_dir = repository / plan.model
+        direct = OnnxDirect(model_dir)
+        seed = SeedLoop(detector, direct.canvases)
+        warmup = _one_per_bucket(media, direct.canvases)
+        totals: dict[tuple[str, int], _Totals] = defaultdict(_Totals)
+        config = read_cpu_config(model_dir)
+        _check_same_weights(config, detector)
+
+        with TritonServer(repository, log_path=self.work_dir / "tritonserver.log") as server:
+            self._status("warm-up")
+            seed.run(warmup, self.work_dir / "warmup-seed.csv")
+            direct.run(warmup, self.work_dir / "warmup-direct.jsonl", 1)
+            self._served(server, warmup, "warmup-served", 1, timed=False)
+            for round_index in range(plan.rounds):
+                steps = [("seed_loop", 0)] + [(kind, c) for c in plan.concurrencies
+                                              for kind in ("served", "onnx_direct")]
+                if round_index % 2:
+                    steps.reverse()
+                for kind, concurrency in steps:
+                    totals[kind, concurrency].add(*self._step(kind, concurrency, round_index, seed,
+                                                              direct, server, media))
+            perf = self._perf_analyzer(server, plan.model, direct, media)
+
+        rows = []
+        for concurrency in plan.concurrencies:
+            served, on_onnx = totals["served", concurrency].summary(), totals["onnx_direct", concurrency].summary()
+            rows.append({"concurrency": concurrency, "served": served, "onnx_direct": on_onnx,
+                         "triton_overhead_pct": triton_overhead_pct(served["images_per_s"], on_onnx["images_per_s"])})
+        best_served = max(rows, key=lambda row: row["served"]["images_per_s"])
+        best_direct = max(rows, key=lambda row: row["onnx_direct"]["images_per_s"])
+        seed_summary = totals["seed_loop", 0].summary()
+        pipelines = {
+            "seed_loop": dict(seed_summary, description="cv2.imread -> Detectron2 DefaultPredictor, one image at a time"),
+            "served": dict(best_served["served"], concurrency=best_served["concurrency"],
+                           max_batch_size=config.max_batch_size,
+                           description="creativelens stream -> tritonserver (python backend, ONNX Runtime), "
+                                       "dynamic batching"),
+            "onnx_direct": dict(best_direct["onnx_direct"], concurrency=best_direct["concurrency"],
+                                intra_op_threads=direct.intra_op_threads,
+                                description="client decode + letterbox -> ONNX Runtime in process, batch of one"),
+        }
+        canvases = [canvas.name for canvas in direct.canvases]
+        return {
+            "pipelines": pipelines,
+            "concurrency_rows": rows,
+            "best_served_concurrency": best_served["concurrency"],
+            "perf_analyzer": perf,
+            "canvas_row": {
+                "canvases": canvases,
+                "seed_loop": seed_summary,
+                "served": best_served["served"],
+                "concurrency": best_served["concurrency"],
+                "speedup_served_over_seed": speedup(best_served["served"]["images_per_s"],
+                                                    seed_summary["images_per_s"]),
+            },
+            "model": {
+                "name": plan.model,
+                "weights": detector.weights,
+                "random_weights": detector.random_weights,
+                "canvases": canvases,
+                "repository": str(repository),
+                "max_batch_size": config.max_batch_size,
+                "input_size_matching": INPUT_SIZE_MATCHING,
+                "seed_loop_input_sizes": {canvas.name: list(predictor_input_size(canvas))
+                                          for canvas in direct.canvases},
+            },
+        }
+
+    def _step(self, kind: str, concurrency: int, round_index: int, seed, direct, server, media):
+        """One timed pass of one pipeline over the media: (measurement, inferences, executions)."""
+        label = f"round{round_index + 1}-{kind}" + (f"-c{concurrency}" if concurrency else "")
+        self._status(label)
+        cpu_before = tree_cpu_seconds()
+        inferences = executions = 0
+        if kind == "seed_loop":
+            measurement = seed.run(media, self.work_dir / f"{label}.csv", self._advance)
+        elif kind == "onnx_direct":
+            measurement = direct.run(media, self.work_dir / f"{label}.jsonl", concurrency, self._advance)
+        else:
+            run = self._served(server, media, label, concurrency)
+            measurement, inferences, executions = run.measurement, run.inference_count, run.execution_count
+        measurement = replace(measurement, cpu_s=tree_cpu_seconds() - cpu_before)
+        return measurement, inferences, executions
+
+    def _served(self, server, paths, label: str, concurrency: int, *, timed: bool = True):
+        from creativelens.benchmarks.served import run_stream
+
+        return run_stream(paths, server.grpc_url, self.work_dir / label, model=self.plan.model,
+                          concurrency=concurrency, on_progress=self._advance if timed else None)
+
+    def _perf_analyzer(self, server, model: str, direct, media: list[Path]) -> dict:
+        from creativelens.benchmarks.perf_analyzer import run_perf_analyzer, write_input_data
+        from creativelens.client.decode import prepare
+        from creativelens.client.sources import Item
+
+        self._status("perf_analyzer")
+        boxed = prepare(Item(str(media[0])), direct.canvases).boxed
+        input_data = write_input_data(self.work_dir / "perf_analyzer_input.json", boxed)
+        result = run_perf_analyzer(model=model, grpc_url=server.grpc_url,
+                                   concurrencies=self.plan.concurrencies, input_data=input_data,
+                                   out_dir=self.out_dir / "perf_analyzer", settings=self.plan.perf_analyzer)
+        result["input"] = {"image": media[0].name, "canvas": boxed.canvas.name}
+        return result
+
+    def _max_batch_sweep(self, repository: Path, media: list[Path], concurrency: int) -> list[dict]:
+        from creativelens.serve.tritonserver import TritonServer
+
+        rows = []
+        for max_batch_size in self.plan.max_batch_sizes:
+            variant = with_max_batch_size(repository, self.plan.model, max_batch_size,
+                                          self.work_dir / f"repository-max-batch-{max_batch_size}")
+            sweep_concurrency = max(concurrency, max(self.plan.concurrencies))
+            with TritonServer(variant, log_path=self.work_dir / f"tritonserver-mb{max_batch_size}.log") as server:
+                self._served(server, _one_per_bucket(media, _canvases_of(repository, self.plan.model)),
+                             f"warmup-mb{max_batch_size}", 1, timed=False)
+                totals = _Totals()
+                totals.add(*self._step("served", sweep_concurrency, 0, None, None, server, media))
+            rows.append({"max_batch_size": max_batch_size, "concurrency": sweep_concurrency,
+                         "served": totals.summary()})
+        return rows
+
+    def _canvas_row(self, repository: Path, detector, media: list[Path], concurrency: int) -> dict:
+        from creativelens.benchmarks.seed_loop import SeedLoop
+        from creativelens.serve.tritonserver import TritonServer
+
+        canvases = _canvases_of(repository, self.plan.model)
+        seed = SeedLoop(detector, canvases)
+        names = "_".join(canvas.name for canvas in canvases)
+        warmup = _one_per_bucket(media, canvases)
+        seed_totals, served_totals = _Totals(), _Totals()
+        with TritonServer(repository, log_path=self.work_dir / f"tritonserver-{names}.log") as server:
+            self._served(server, warmup, f"warmup-{names}", 1, timed=False)
+            seed.run(warmup, self.work_dir / f"warmup-seed-{names}.csv")
+            seed_totals.add(*self._step("seed_loop", 0, 0, seed, None, server, media))
+            served_totals.add(*self._step("served", concurrency, 0, None, None, server, media))
+        seed_summary, served_summary = seed_totals.summary(), served_totals.summary()
+        return {
+            "canvases": [canvas.name for canvas in canvases],
+            "seed_loop": seed_summary,
+            "served": served_summary,
+            "concurrency": concurrency,
+            "speedup_served_over_seed": speedup(served_summary["images_per_s"], seed_summary["images_per_s"]),
+        }
+
+    def _gpu_sweep(self, model_dir: Path, media: list[Path]) -> dict:
+        from creativelens.benchmarks.gpu_sweep import gpu_runtime_sweep, gpu_unavailable_reason
+        from creativelens.client.decode import prepare
+        from creativelens.client.sources import Item
+
+        reason = gpu_unavailable_reason()
+        if reason:
+            return {"skipped": reason}
+        self._status("GPU runtimes")
+        canvases = _canvases_of(model_dir.parent, self.plan.model)
+        boxed = prepare(Item(str(media[0])), canvases).boxed
+        return gpu_runtime_sweep(model_dir, boxed, self.plan.gpu_batch_sizes, self.plan.gpu_repeats,
+                                 self.cache_dir / "tensorrt")
+
+    # --- progress ----------------------------------------------------------------------------
+
+    def _open_progress(self, images: int) -> None:
+        if not self.progress_enabled:
+            return
+        from tqdm import tqdm
+
+        plan = self.plan
+        passes = plan.rounds * (1 + 2 * len(plan.concurrencies)) + len(plan.max_batch_sizes) \
+            + 2 * len(plan.canvas_sweep)
+        self._bar = tqdm(total=passes * images, unit="img", desc="bench", dynamic_ncols=True)
+
+    def _advance(self, count: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def _status(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.set_description(text)
+
+    def _close_progress(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _check_same_weights(config, detector) -> None:
+    """The seed loop rebuilds the detector; it must hold the weights the export was made from."""
+    from creativelens.errors import UserError
+
+    exported = config.parameters["weights"].string_value if "weights" in config.parameters else ""
+    if exported != detector.weights:
+        raise UserError(f"the served model was exported from weights {exported or 'unknown'!r}, the seed "
+                        f"loop would run {detector.weights!r}: re-export, or bench that model's weights")
+
+
+def _canvases_of(repository: Path, model: str):
+    from creativelens.canvas import parse_canvas
+
+    config = read_cpu_config(repository / model)
+    return tuple(parse_canvas(name) for name in config.parameters["canvases"].string_value.split(","))
+
+
+def _one_per_bucket(media: list[Path], canvases) -> list[Path]:
+    """The first image of each bucket the media falls into: enough to warm every shape up."""
+    import cv2
+
+    from creativelens.canvas import choose_canvas
+
+    chosen: dict = {}
+    for path in media:
+        image = cv2.imread(str(path))
+        if image is not None:
+            chosen.setdefault(choose_canvas(*image.shape[:2], canvases), path)
+    return list(chosen.values())
