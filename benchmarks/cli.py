@@ -43,6 +43,7 @@ def run_bench(args) -> int:
     from creativelens.benchmarks.report import REPORT_FILE, render_summary_lines, write_results
     from creativelens.benchmarks.suite import BenchRun
     from creativelens.errors import UserError
+    from creativelens.serve.tritonserver import ServerStartError
 
     plan = quick_plan() if args.quick else full_plan()
     if args.repository is not None and not (args.repository / plan.model).is_dir():
@@ -50,8 +51,11 @@ def run_bench(args) -> int:
     out_dir = args.out or DEFAULT_RESULTS_ROOT / (
         f"{date.today().isoformat()}-{machine_slug(describe_machine())}" + ("-quick" if args.quick else "")
     )
-    results = BenchRun(plan, out_dir, args.work / plan.mode, args.cache, repository=args.repository,
-                       progress=args.progress).run()
+    try:
+        results = BenchRun(plan, out_dir, args.work / plan.mode, args.cache, repository=args.repository,
+                           progress=args.progress).run()
+    except ServerStartError as error:
+        raise UserError(f"tritonserver did not start: {error}") from None
     write_results(results, out_dir)
     for line in render_summary_lines(results):
         print(line)

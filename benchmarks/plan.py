@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from creativelens.benchmarks.perf_analyzer import PerfAnalyzerSettings
 from creativelens.canvas import CPU_CANVASES, Canvas, parse_canvas
+from creativelens.demo import DEMO_CANVASES
 
 SEED_JOB_HOURS = 210.0  # the seeds' DefaultPredictor loop over all brands
 TARGET_SPEEDUP = 1.5  # served pipeline over the seed loop, same input size, on the 2-core CPU
@@ -18,14 +19,14 @@ class BenchPlan:
     mode: str
     model: str = "faster_rcnn_R_50_FPN_1x"
     random_weights: bool = True
-    canvases: tuple[Canvas, ...] = CPU_CANVASES  # the headline comparison's buckets
+    canvases: tuple[Canvas, ...] = tuple(parse_canvas(name) for name in DEMO_CANVASES)  # the headline's
     stills: int | None = None  # None: every sample still
     video_frames: int = 16
     frame_stride: int = 50
     rounds: int = 2  # the interleaved comparison is repeated, order reversed each round
     concurrencies: tuple[int, ...] = (1, 2, 4, 8)
     max_batch_sizes: tuple[int, ...] = (1, 4, 8)
-    canvas_sweep: tuple[tuple[Canvas, ...], ...] = (SMALL_CANVASES,)  # besides `canvases`
+    canvas_sweep: tuple[tuple[Canvas, ...], ...] = (SMALL_CANVASES, CPU_CANVASES)  # besides `canvases`
     perf_analyzer: PerfAnalyzerSettings = field(default_factory=PerfAnalyzerSettings)
     gpu_batch_sizes: tuple[int, ...] = (1, 4, 8)
     gpu_repeats: int = 20
@@ -65,5 +66,6 @@ def quick_plan() -> BenchPlan:
 
 
 def full_plan() -> BenchPlan:
-    """Real measurements: the demo's CPU canvases, every sample still and vtest.avi frames."""
-    return BenchPlan(mode="full")
+    """Real measurements: the demo's CPU canvases, every sample still and vtest.avi frames;
+    the canvas sweep adds smaller (320) and larger (480 short side) buckets."""
+    return BenchPlan(mode="full", perf_analyzer=PerfAnalyzerSettings(requests_per_window=8))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from creativelens.benchmarks.model_cache import read_cpu_config, with_max_batch_size
-from creativelens.benchmarks.plan import SEED_JOB_HOURS, TARGET_SPEEDUP, TARGET_TRITON_OVERHEAD_PCT, quick_plan
+from creativelens.benchmarks.plan import SEED_JOB_HOURS, TARGET_SPEEDUP, TARGET_TRITON_OVERHEAD_PCT, full_plan, quick_plan
 from creativelens.benchmarks.process_cpu import tree_cpu_seconds
 from creativelens.benchmarks.report import REPORT_SECTIONS
 from creativelens.benchmarks.seed_loop import resized_size
@@ -131,13 +131,16 @@ def test_seed_loop_resizes_each_image_as_the_client_letterboxes_it():
     """The report's claim of the same input size, for real-world aspect ratios."""
     import numpy as np
 
-    for height, width in [(512, 512), (400, 600), (300, 451), (427, 640), (576, 768), (1080, 1920),
-                          (1920, 1080), (1080, 1080), (250, 1000), (1000, 250), (720, 1280), (333, 500)]:
-        canvas = choose_canvas(height, width, CPU_CANVASES)
-        boxed = letterbox(np.zeros((height, width, 3), np.uint8), canvas)
-        resized_h, resized_w = resized_size(height, width, canvas)
-        assert abs(resized_h - boxed.valid_height) <= 1 and abs(resized_w - boxed.valid_width) <= 1, \
-            (height, width, canvas, (resized_h, resized_w), (boxed.valid_height, boxed.valid_width))
+    shapes = [(512, 512), (400, 600), (300, 451), (427, 640), (576, 768), (1080, 1920), (1920, 1080),
+              (1080, 1080), (250, 1000), (1000, 250), (720, 1280), (333, 500), (1333, 800)]
+    for buckets in (CPU_CANVASES, quick_plan().canvases, full_plan().canvases, *full_plan().canvas_sweep):
+        for height, width in shapes:
+            canvas = choose_canvas(height, width, buckets)
+            boxed = letterbox(np.zeros((height, width, 3), np.uint8), canvas)
+            resized_h, resized_w = resized_size(height, width, canvas)
+            # equal up to rounding: letterbox rounds half to even, Detectron2 half up
+            assert abs(resized_h - boxed.valid_height) <= 1 and abs(resized_w - boxed.valid_width) <= 1, \
+                (height, width, canvas, (resized_h, resized_w), (boxed.valid_height, boxed.valid_width))
 
 
 def test_max_batch_variant_changes_only_the_cpu_config(exported_repository, tmp_path):
