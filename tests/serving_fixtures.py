@@ -131,3 +131,17 @@ def geometry_server(geometry_repository):
 
     with TritonServer(geometry_repository, ready_timeout_s=120) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def detector_server(request):
+    """A real tritonserver over the lead's `exported_repository` (Faster R-CNN R50, random
+    weights, 320-class canvases); skips when that fixture is not available."""
+    from creativelens.serve.tritonserver import TritonServer
+
+    try:
+        repository = request.getfixturevalue("exported_repository")
+    except pytest.FixtureLookupError:
+        pytest.skip("the exported_repository fixture (tests/conftest.py) is not available")
+    with TritonServer(repository, ready_timeout_s=600) as server:
+        yield server
