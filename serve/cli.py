@@ -43,7 +43,12 @@ def run_serve(args) -> int:
     try:
         server.start()
     except ServerStartError as error:
-        raise UserError(str(error)) from None
+        hint = ""
+        if "unable to find backend" in str(error):
+            hint = ("\nhint: the tritonserver of the nvidia-pytriton wheel has only the python backend; "
+                    "config.pbtxt (--gpu) needs the onnxruntime/tensorrt/pytorch backends of the NGC "
+                    "container (see docker-compose.yml), or serve the CPU configs without --gpu")
+        raise UserError(f"{error}{hint}") from None
     try:
         models = ", ".join(sorted(server.model_statistics()))
         print(f"ready: {models}", flush=True)

@@ -100,3 +100,16 @@ def test_serve_command_reports_a_missing_repository(tmp_path):
                              str(tmp_path / "nowhere")], capture_output=True, text=True)
     assert result.returncode == 2
     assert "is not a folder" in result.stderr
+
+
+def test_gpu_configs_on_a_host_without_gpu_backends_fail_with_a_hint(tmp_path):
+    repository = write_geometry_repository(tmp_path)
+    config = (repository / GEOMETRY_MODEL / "configs" / "cpu.pbtxt").read_text()
+    gpu_config = config.replace('backend: "python"', 'backend: "onnxruntime"')
+    (repository / GEOMETRY_MODEL / "config.pbtxt").write_text(gpu_config)
+    result = subprocess.run([sys.executable, "-m", "creativelens.cli", "serve", "--gpu",
+                             "--model-repository", str(repository), "--ready-timeout", "60"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert f"model failed to load: {GEOMETRY_MODEL}" in result.stderr
+    assert "hint: the tritonserver of the nvidia-pytriton wheel has only the python backend" in result.stderr

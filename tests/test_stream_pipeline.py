@@ -213,3 +213,23 @@ def test_server_gone_for_good_fails_clearly_and_keeps_results(slow_repository, t
     assert summary["complete"] is False and summary["items_done"] >= 5
     assert summary["errors"] == 0, "a stopping server's refusals are retried, not item errors"
     assert len(read_records(out)) == summary["items_done"]
+
+
+def test_sigterm_saves_results_and_a_rerun_completes(slow_repository, tmp_path):
+    video = write_video(tmp_path / "clip.avi", 40)
+    out = tmp_path / "out"
+    with TritonServer(slow_repository) as server:
+        args = [str(video), "--every", "1", "--max-in-flight", "2", "--server", server.grpc_url,
+                "--out", str(out)]
+        process = subprocess.Popen([sys.executable, "-m", "creativelens.cli", "stream", *args],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not ((out / "detections.jsonl").exists() and len(read_records(out)) >= 5):
+            assert process.poll() is None
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+        assert process.returncode == 130
+        interrupted = json.loads((out / "summary.json").read_text())
+        assert interrupted["complete"] is False and interrupted["items_done"] == len(read_records(out))
+        assert run_cli(*args).returncode == 0
+    assert_each_item_once(out, {f"{video}#frame={i}" for i in range(40)})

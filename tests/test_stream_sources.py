@@ -111,3 +111,17 @@ def test_letterbox_in_background_keeps_order_and_picks_the_closest_bucket(tmp_pa
     assert prepared[0].boxed.canvas.name == "320x480"
     assert (prepared[0].boxed.valid_height, prepared[0].boxed.valid_width) == (240, 480)
     assert prepared[-1].boxed.canvas.name == "480x320"
+
+
+def test_items_stream_lazily_whatever_the_input_length(tmp_path):
+    """A never-ending source still yields its first items: nothing lists all inputs or frames."""
+    from itertools import count, islice
+
+    from creativelens.client.sources import Item
+
+    still = str(sample_stills()[0])
+    endless = (Item(still) for _ in count())
+    first = list(islice(prepared_in_background(endless, CANVASES, workers=2, lookahead=4), 5))
+    assert len(first) == 5 and all(p.error is None for p in first)
+    frames = iter_items([str(sample_video())], every=1)
+    assert [next(frames).frame_index for _ in range(3)] == [0, 1, 2]
