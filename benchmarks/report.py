@@ -147,7 +147,9 @@ def render_markdown(results: dict) -> str:
         "",
         f"- CPU: {machine['cpu_model']}, {machine['cpu_cores']} cores ({machine['cpu_cores_usable']} usable); "
         f"memory {machine['memory_gib']} GiB; GPU: {', '.join(machine['gpus']) or 'none'}.",
-        f"- Load average at start (1, 5, 15 min): {', '.join(str(v) for v in machine['load_average_at_start'])}.",
+        f"- Load average (1, 5, 15 min) at start: {', '.join(str(v) for v in machine['load_average_at_start'])}; "
+        f"when measuring began (after any export and model loading): "
+        f"{', '.join(str(v) for v in machine['load_average_before_measuring'])}.",
         f"- {machine['os']}, Python {machine['python']}; git {machine['git_commit']}.",
         "- " + ", ".join(f"{name} {version}" for name, version in machine["software"].items()) + ".",
         "",

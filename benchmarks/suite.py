@@ -10,6 +10,7 @@ python stubs, the stream client) over each pass.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -62,7 +63,6 @@ class BenchRun:
         self.repository = repository
         self.progress_enabled = progress
         self._bar = None
-        self._pass = 0
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -85,6 +85,8 @@ class BenchRun:
         self._open_progress(len(media))
 
         detector = load_detector(plan.model, random_weights=plan.random_weights)
+        # An export just now (ours) raises the load: say what the measurements started under.
+        machine["load_average_before_measuring"] = [round(value, 2) for value in os.getloadavg()]
         comparison = self._compare(repository, detector, media)
         max_batch = self._max_batch_sweep(repository, media, comparison["best_served_concurrency"])
         canvas_sweep = [comparison["canvas_row"]] + [
