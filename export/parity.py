@@ -17,6 +17,7 @@ import torch
 
 BOX_TOLERANCE_PX = 0.5
 SCORE_TOLERANCE = 1e-3
+MATCH_DISTANCE_PX = 2.0
 BATCH_SIZES = (1, 2, 4)
 
 
@@ -88,7 +89,10 @@ def split_outputs(outputs) -> list[tuple[np.ndarray, ...]]:
 
 
 def compare(reference, candidate, score_threshold: float, top_k: int) -> Comparison:
-    """Greedy match by class and IoU (>= 0.5), best reference scores first.
+    """Greedy match, best reference scores first, to the nearest box of the same class.
+
+    A match needs IoU >= 0.5 or corners within MATCH_DISTANCE_PX (clipped boxes at the
+    border can have zero area, where IoU says nothing).
 
     A detection left unmatched only because its score sits at the score threshold or at the
     top-K cut (where a 1e-4 difference decides whether it is reported at all) counts as
@@ -100,14 +104,18 @@ def compare(reference, candidate, score_threshold: float, top_k: int) -> Compari
     result = Comparison()
     lost = []
     for i in np.argsort(-ref_scores, kind="stable"):
-        ious = np.where((classes == ref_classes[i]) & ~used, _iou(ref_boxes[i], boxes), 0.0)
-        j = int(np.argmax(ious)) if len(ious) else -1
-        if j < 0 or ious[j] < 0.5:
+        candidates = np.flatnonzero((classes == ref_classes[i]) & ~used)
+        if not len(candidates):
+            lost.append(ref_scores[i])
+            continue
+        distance = np.abs(boxes[candidates] - ref_boxes[i]).max(axis=1)
+        j = candidates[int(np.argmin(distance))]
+        if _iou(ref_boxes[i], boxes[j:j + 1])[0] < 0.5 and distance.min() > MATCH_DISTANCE_PX:
             lost.append(ref_scores[i])
             continue
         used[j] = True
         result.matched += 1
-        result.max_box_diff_px = max(result.max_box_diff_px, float(np.abs(ref_boxes[i] - boxes[j]).max()))
+        result.max_box_diff_px = max(result.max_box_diff_px, float(distance.min()))
         result.max_score_diff = max(result.max_score_diff, float(abs(ref_scores[i] - scores[j])))
     full = max(len(scores), len(ref_scores)) >= top_k
     cut = min(ref_scores.min(initial=1.0), scores.min(initial=1.0)) if full else None
@@ -169,7 +177,8 @@ class ParityReport:
     images: list[str]
     formats: list[FormatParity]
     tolerances: dict = field(default_factory=lambda: {
-        "box_px": BOX_TOLERANCE_PX, "score": SCORE_TOLERANCE, "iou_match": 0.5})
+        "box_px": BOX_TOLERANCE_PX, "score": SCORE_TOLERANCE, "match_iou": 0.5,
+        "match_distance_px": MATCH_DISTANCE_PX})
 
     @property
     def ok(self) -> bool:

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+import cv2
 import torch
 
 from detectron2 import model_zoo
@@ -21,7 +21,9 @@ from detectron2.data import MetadataCatalog
 from detectron2.modeling import build_model
 from detectron2.structures import ImageList
 
+from creativelens.canvas import Canvas, letterbox
 from creativelens.errors import UserError
+from creativelens.sample_media import sample_stills
 
 ZOO_CONFIGS = {
     "faster_rcnn_R_50_FPN_1x": "COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml",
@@ -89,7 +91,7 @@ def load_detector(
     torch.manual_seed(seed)
     detector = build_model(cfg).eval()
     if random_weights:
-        _spread_random_classifier(detector, seed)
+        _calibrate_random_weights(detector, seed)
         source = f"random(seed={seed})"
     else:
         source = str(weights or default_weights or "")
@@ -155,24 +157,58 @@ def _load_checkpoint(detector: torch.nn.Module, source: str, model_name: str) ->
         )
 
 
-@torch.no_grad()
-def _spread_random_classifier(detector: torch.nn.Module, seed: int) -> None:
-    """Re-draw the box classifier so random weights give a spread of scores.
+# Output spreads of trained Faster R-CNN heads (std over one image), which random weights lack.
+CALIBRATION_PHOTOS = 2
+_HEAD_OUTPUT_STD = {"rpn_objectness": 1.0, "rpn_deltas": 0.1, "box_deltas": 0.1, "class_logits": 1.5}
 
-    With random weights and frozen BatchNorm the box features are huge and the softmax
-    saturates; scaling the classifier by the median feature norm restores a spread, so that
-    parity checks compare real work rather than all-background outputs.
+
+@torch.no_grad()
+def _calibrate_random_weights(detector: torch.nn.Module, seed: int) -> None:
+    """Give a randomly initialised detector the activation scales of a trained one.
+
+    Random convolutions under Detectron2's frozen BatchNorm (an identity until weights are
+    loaded) grow activations to thousands; then float32 rounding alone moves boxes by pixels,
+    proposals collapse and the class softmax saturates. So, on bundled real photos: set each
+    frozen BatchNorm's statistics from its own input (data-dependent initialisation), then
+    scale each prediction layer so its outputs spread like a trained model's.
     """
+    from detectron2.layers import FrozenBatchNorm2d
+
     generator = torch.Generator().manual_seed(seed)
-    image = torch.randint(0, 256, (3, 320, 320), generator=generator, dtype=torch.uint8)
-    images = ImageList.from_tensors([(image.float() - detector.pixel_mean) / detector.pixel_std], 32)
-    features = detector.backbone(images.tensor)
-    proposals, _ = detector.proposal_generator(images, features)
+    photos = [cv2.imread(str(path), cv2.IMREAD_COLOR) for path in sample_stills()[:CALIBRATION_PHOTOS]]
+    tensors = [torch.from_numpy(letterbox(photo, Canvas(320, 320)).pixels).permute(2, 0, 1) for photo in photos]
+    if detector.input_format != "BGR":
+        tensors = [t.flip(0) for t in tensors]
+    images = ImageList.from_tensors([(t.float() - detector.pixel_mean) / detector.pixel_std for t in tensors], 32)
+
+    def calibrate(module, inputs):
+        x = inputs[0]
+        module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
+        module.running_var.copy_(x.var(dim=(0, 2, 3)) + 1e-3)
+
+    hooks = [m.register_forward_pre_hook(calibrate) for m in detector.modules() if isinstance(m, FrozenBatchNorm2d)]
+    try:
+        features = detector.backbone(images.tensor)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+    rpn = detector.proposal_generator
+    objectness, deltas = rpn.rpn_head([features[f] for f in rpn.in_features])
+    _rescale(rpn.rpn_head.objectness_logits, torch.cat([o.flatten() for o in objectness]), "rpn_objectness")
+    _rescale(rpn.rpn_head.anchor_deltas, torch.cat([d.flatten() for d in deltas]), "rpn_deltas")
+
+    proposals, _ = rpn(images, features)
     heads = detector.roi_heads
-    box_features = heads.box_pooler([features[f] for f in heads.box_in_features],
-                                    [p.proposal_boxes for p in proposals])
-    norms = heads.box_head(box_features).norm(dim=1)
-    median = float(np.median(norms.numpy())) or 1.0
-    classifier = heads.box_predictor.cls_score
-    classifier.weight.copy_(torch.randn(classifier.weight.shape, generator=generator) * (3.0 / median))
-    classifier.bias.zero_()
+    box_features = heads.box_head(heads.box_pooler([features[f] for f in heads.box_in_features],
+                                                   [p.proposal_boxes for p in proposals]))
+    predictor = heads.box_predictor
+    _rescale(predictor.bbox_pred, predictor.bbox_pred(box_features), "box_deltas")
+    classifier = predictor.cls_score
+    classifier.weight.copy_(torch.randn(classifier.weight.shape, generator=generator))
+    _rescale(classifier, classifier(box_features), "class_logits")
+
+
+def _rescale(layer: torch.nn.Module, outputs: torch.Tensor, role: str) -> None:
+    layer.weight.mul_(_HEAD_OUTPUT_STD[role] / max(float(outputs.std()), 1e-12))
+    layer.bias.zero_()
