@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from creativelens.ocr_service.decoding import InvalidImage, decode
+from creativelens.ocr_service.decoding import DEFAULT_MAX_PIXELS, InvalidImage, decode
 from creativelens.ocr_service.failures import OcrFailure
 from creativelens.ocr_service.options import RecognitionOptions
 from creativelens.ocr_service.results import Box, OcrResult
@@ -19,7 +19,7 @@ class Job:
     image: bytes
     exclusion_boxes: list[Box] = field(default_factory=list)
     options: RecognitionOptions = field(default_factory=RecognitionOptions)
-    max_pixels: int = 40_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     timeout_s: float | None = None  # time left when the job was sent
 
 

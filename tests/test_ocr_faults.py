@@ -111,3 +111,15 @@ def test_stopping_refuses_new_work_and_stops_the_workers():
     assert failure.value.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
     channel.close()
     assert server.pool.live_workers() == 0
+
+
+def test_a_worker_stuck_past_its_deadline_is_replaced(one_worker_server):
+    server = one_worker_server
+    hanging = png_bytes(Image.new("L", (HANG_WIDTH, 40), 255))  # never released in this test
+    image, _ = two_line_ad()
+    with OcrClient(server.address) as client:
+        with pytest.raises(OcrFailure) as failure:
+            client.recognise(hanging, timeout=0.5)
+        assert failure.value.code == "DEADLINE_EXCEEDED"
+        wait_until(lambda: server.pool.restarts == 1, "the stuck worker to be replaced")
+        assert words_of(client.recognise(image)) == FULL_TEXT

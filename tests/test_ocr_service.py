@@ -166,6 +166,7 @@ def metric(server, name: str) -> float:
 
 def test_deadline_stops_recognition_and_frees_the_engine(server, client):
     before = metric(server, 'ocr_requests_total{code="DEADLINE_EXCEEDED",method="Recognize"}')
+    restarts_before = server.pool.restarts
     with pytest.raises(OcrFailure) as failure:
         client.recognise(dense_page(), timeout=0.5)
     assert failure.value.code == "DEADLINE_EXCEEDED"
@@ -174,6 +175,7 @@ def test_deadline_stops_recognition_and_frees_the_engine(server, client):
             break
         time.sleep(0.05)
     assert metric(server, 'ocr_requests_total{code="DEADLINE_EXCEEDED",method="Recognize"}') == before + 1
+    assert server.pool.restarts == restarts_before  # Tesseract stopped itself; no worker was killed
     image, _ = two_line_ad()
     assert words_of(client.recognise(image))[:3] == ["SUMMER", "SALE", "TODAY"]
 
