@@ -29,6 +29,11 @@ def add_commands(subparsers) -> None:
                        help="default Tesseract thresholding (requests may choose); see `ocr eval` for which reads better")
     serve.set_defaults(handler=run_serve)
 
+    check = commands.add_parser("check", help="exit 0 when an OCR server answers its health check as SERVING")
+    check.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT of the server")
+    check.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
+    check.set_defaults(handler=run_check)
+
     evaluate = commands.add_parser(
         "eval", help="score word recall/precision and speed: pytesseract vs the service, Otsu vs Sauvola"
     )
@@ -72,6 +77,19 @@ def run_serve(args: argparse.Namespace) -> int:
     print("ocr: stopping (finishing requests in flight)", flush=True)
     server.stop()
     print("ocr: stopped", flush=True)
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from creativelens.ocr_service.client import OcrClient
+    from creativelens.ocr_service.failures import OcrFailure
+
+    with OcrClient(args.address) as client:
+        try:
+            client.wait_ready(timeout=args.timeout)
+        except OcrFailure as failure:
+            raise UserError(f"{args.address}: {failure}") from None
+    print(f"ocr: {args.address} is serving")
     return 0
 
 

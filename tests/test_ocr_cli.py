@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 
@@ -43,6 +44,19 @@ def test_serve_binds_loopback_answers_and_stops_cleanly_on_sigterm(served):
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
     assert "ocr: stopped" in process.stdout.read()
+
+
+def test_check_reports_serving_and_fails_on_a_closed_port(served):
+    _, address = served
+    ok = subprocess.run([sys.executable, "-m", "creativelens.cli", "ocr", "check", "--address", address,
+                         "--timeout", "30"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "is serving" in ok.stdout
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    down = subprocess.run([sys.executable, "-m", "creativelens.cli", "ocr", "check", "--address", closed,
+                           "--timeout", "1"], capture_output=True, text=True, timeout=120)
+    assert down.returncode == 2 and "UNAVAILABLE" in down.stderr
 
 
 def test_serve_refuses_a_bad_worker_count():
