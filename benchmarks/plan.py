@@ -11,7 +11,6 @@ from creativelens.demo import DEMO_CANVASES
 SEED_JOB_HOURS = 210.0  # the seeds' DefaultPredictor loop over all brands
 TARGET_SPEEDUP = 1.5  # served pipeline over the seed loop, same input size, on the 2-core CPU
 TARGET_TRITON_OVERHEAD_PCT = 10.0  # served pipeline against direct ONNX Runtime, best concurrency
-SMALL_CANVASES = tuple(parse_canvas(name) for name in ("320x320", "320x480", "480x320"))
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class BenchPlan:
     rounds: int = 2  # the interleaved comparison is repeated, order reversed each round
     concurrencies: tuple[int, ...] = (1, 2, 4, 8)
     max_batch_sizes: tuple[int, ...] = (1, 4, 8)
-    canvas_sweep: tuple[tuple[Canvas, ...], ...] = (SMALL_CANVASES, CPU_CANVASES)  # besides `canvases`
+    canvas_sweep: tuple[tuple[Canvas, ...], ...] = (CPU_CANVASES,)  # besides `canvases`
     perf_analyzer: PerfAnalyzerSettings = field(default_factory=PerfAnalyzerSettings)
     gpu_batch_sizes: tuple[int, ...] = (1, 4, 8)
     gpu_repeats: int = 20
@@ -67,5 +66,5 @@ def quick_plan() -> BenchPlan:
 
 def full_plan() -> BenchPlan:
     """Real measurements: the demo's CPU canvases, every sample still and vtest.avi frames;
-    the canvas sweep adds smaller (320) and larger (480 short side) buckets."""
+    the canvas sweep adds Detectron2-style CPU buckets (480 short side, 800 long)."""
     return BenchPlan(mode="full", perf_analyzer=PerfAnalyzerSettings(requests_per_window=8))
