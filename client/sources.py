@@ -43,10 +43,6 @@ class Item:
     def key(self) -> str:
         return item_name(self.source, self.frame_index)
 
-    @property
-    def is_still(self) -> bool:
-        return self.frame_index is None and self.error is None
-
 
 # --- inputs -> paths ---------------------------------------------------------------------------
 

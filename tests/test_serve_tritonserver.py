@@ -6,15 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
 from creativelens.serve.tritonserver import SHM_DIR, ServerStartError, TritonServer
-from serving_fixtures import (GEOMETRY_MODEL, geometry_repository, geometry_server,  # noqa: F401
-                              write_geometry_repository)
+from serving_fixtures import GEOMETRY_MODEL, write_geometry_repository
 
 
 def infer_once(url: str) -> np.ndarray:

@@ -14,7 +14,6 @@ from creativelens.client.rules import Rules
 from creativelens.client.stream import StreamOptions, stream
 from creativelens.client.transport import fetch_model_info
 from creativelens.sample_media import sample_stills
-from serving_fixtures import detector_server  # noqa: F401
 
 MODEL = "faster_rcnn_R_50_FPN_1x"
 TOP = 5  # the eager model's best detections must all be found by the served one

@@ -22,9 +22,8 @@ from creativelens.client.stream import StreamOptions, stream
 from creativelens.formats import SEED_CSV_COLUMNS, item_name
 from creativelens.sample_media import sample_stills, sample_video
 from creativelens.serve.tritonserver import TritonServer
-from serving_fixtures import (GEOMETRY_MODEL, geometry_boxes, geometry_repository,  # noqa: F401
-                              geometry_server, write_geometry_repository)
-from stream_media import write_bad_inputs, write_stills_in_every_format, write_video
+from serving_fixtures import (GEOMETRY_MODEL, geometry_boxes, write_bad_inputs, write_geometry_repository,
+                              write_stills_in_every_format, write_video)
 
 
 def read_records(out: Path) -> list[dict]:

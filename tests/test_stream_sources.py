@@ -9,8 +9,8 @@ from creativelens.canvas import parse_canvas
 from creativelens.client.decode import decode_still, prepare, prepared_in_background
 from creativelens.client.sources import MediaError, expand_inputs, iter_frames, iter_items, sniff
 from creativelens.sample_media import sample_stills, sample_video
-from stream_media import (copy_with_wrong_extension, write_bad_inputs, write_png_header_bomb,
-                          write_stills_in_every_format, write_video)
+from serving_fixtures import (copy_with_wrong_extension, write_bad_inputs, write_png_header_bomb,
+                              write_stills_in_every_format, write_video)
 
 CANVASES = [parse_canvas(text) for text in ("320x320", "320x480", "480x320")]
 
