@@ -68,6 +68,7 @@ class Summary:
     stills: int = 0
     frames: int = 0
     errors: int = 0
+    detections: int = 0  # kept after thresholds and rules, over this run's images
     error_examples: list = field(default_factory=list)
     skipped_already_done: int = 0
     records_total: int = 0
@@ -89,6 +90,7 @@ class Summary:
             f"run {state}",
             f"  {self.items_done} items this run ({self.stills} stills, {self.frames} video frames, "
             f"{self.errors} errors); {self.skipped_already_done} skipped as already done",
+            f"  {self.detections} detections kept (score >= {self.threshold:g} and the rules)",
             f"  {self.inferred} images in {self.wall_s:.1f} s = {self.images_per_s:.2f} images/s; "
             f"latency p50 {self.latency_ms.get('p50', 0):.0f} ms, p95 {self.latency_ms.get('p95', 0):.0f} ms",
         ]
@@ -149,6 +151,7 @@ class _RecordWriter(threading.Thread):
             detections = self._detections(answer, prepared)
             record = to_record(detections)
             summary.inferred += 1
+            summary.detections += len(detections)
             summary.frames += item.frame_index is not None
             summary.stills += item.frame_index is None
             self.latencies.append(answer.latency_ms)

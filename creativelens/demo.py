@@ -74,8 +74,13 @@ def export_demo_model(repository: Path, canvases: list[str]) -> None:
         raise UserError(f"the export failed (command: {' '.join(command)})")
 
 
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(args) -> int:
     import shutil
+    import signal
 
     from creativelens.canvas import parse_canvas
     from creativelens.client.stream import StreamOptions, stream
@@ -83,6 +88,7 @@ def run_demo(args) -> int:
     from creativelens.sample_media import sample_stills, sample_video
     from creativelens.serve.tritonserver import ServerStartError, TritonServer
 
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # stop the server, keep results
     canvases = [parse_canvas(text).name for text in (args.canvas or DEMO_CANVASES)]
     try:
         media = [str(path) for path in sample_stills()] + [str(sample_video())]
