@@ -2,7 +2,8 @@
 
 Exporting runs the whole Faster R-CNN several times (trace, ONNX, parity check), so the bench
 exports once into a cache folder under `build/` through the real `creativelens export`, and
-reuses a repository whose parity check passed. Sweeps over Triton's max batch size get
+reuses a repository whose parity check passed and whose weights are still the detector's (random
+weights are drawn by code that may change between runs). Sweeps over Triton's max batch size get
 light copies of a repository: links to the model files, a rewritten CPU config.
 """
 
@@ -39,11 +40,34 @@ def parity_passed(model_dir: Path) -> bool:
         return False
 
 
-def exported_repository(model: str, canvases: Sequence[Canvas], cache_dir: Path, *,
-                        random_weights: bool = True, log_path: Path | None = None) -> Path:
-    """A repository holding `model` exported for `canvases`: cached, or exported now."""
+def weights_match(model_dir: Path, detector) -> bool:
+    """Whether the exported ONNX graph holds `detector`'s weights.
+
+    Every initializer that keeps a parameter's name (the ONNX exporter keeps those it does not
+    fold) is compared with the detector's tensor of that name.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    state = {key: value.detach().cpu().numpy() for key, value in detector.model.state_dict().items()}
+    compared = 0
+    for initializer in onnx.load(str(model_dir / "1" / "model.onnx")).graph.initializer:
+        keys = [key for key in state if key == initializer.name or key.endswith("." + initializer.name)]
+        if len(keys) != 1 or tuple(initializer.dims) != state[keys[0]].shape:
+            continue
+        if not np.allclose(numpy_helper.to_array(initializer), state[keys[0]], atol=1e-6):
+            return False
+        compared += 1
+    return compared > 0
+
+
+def exported_repository(detector, canvases: Sequence[Canvas], cache_dir: Path, *,
+                        log_path: Path | None = None) -> Path:
+    """A repository holding `detector` exported for `canvases`: cached, or exported now."""
+    model, random_weights = detector.name, detector.random_weights
     repository = cache_dir / cache_key(model, canvases, random_weights)
-    if parity_passed(repository / model):
+    if parity_passed(repository / model) and weights_match(repository / model, detector):
         return repository
     command = [sys.executable, "-m", "creativelens.cli", "export", "--model", model, "--out", str(repository)]
     command += [argument for canvas in sorted(set(canvases)) for argument in ("--canvas", canvas.name)]
@@ -53,7 +77,8 @@ def exported_repository(model: str, canvases: Sequence[Canvas], cache_dir: Path,
     log_path = log_path or repository / "export.log"
     with open(log_path, "w") as log:
         completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
-    if completed.returncode != 0 or not parity_passed(repository / model):
+    if completed.returncode != 0 or not parity_passed(repository / model) \
+            or not weights_match(repository / model, detector):
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
         raise UserError(f"exporting {model} for the bench failed ({' '.join(command)}):\n{tail}")
     return repository

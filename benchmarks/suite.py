@@ -20,9 +20,11 @@ from creativelens.benchmarks.comparison import headline, speedup, triton_overhea
 from creativelens.benchmarks.machine import describe_machine
 from creativelens.benchmarks.measurement import Measurement
 from creativelens.benchmarks.media import bench_media
-from creativelens.benchmarks.model_cache import exported_repository, with_max_batch_size, read_cpu_config
+from creativelens.benchmarks.model_cache import (exported_repository, read_cpu_config, weights_match,
+                                                  with_max_batch_size)
 from creativelens.benchmarks.plan import BenchPlan
 from creativelens.benchmarks.process_cpu import tree_cpu_seconds
+from creativelens.errors import UserError
 
 INPUT_SIZE_MATCHING = (
     "The served client letterboxes each image onto the canvas bucket nearest its aspect, scaled by "
@@ -72,19 +74,20 @@ class BenchRun:
         plan = self.plan
         machine = describe_machine()
         started_at = datetime.now(timezone.utc)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         bench_set = bench_media(self.work_dir / "media", stills=plan.stills, video_frames=plan.video_frames,
                                 frame_stride=plan.frame_stride)
         media = bench_set.paths
-        repository = self.repository or exported_repository(plan.model, plan.canvases, self.cache_dir,
-                                                            random_weights=plan.random_weights)
-        canvas_repositories = [exported_repository(plan.model, group, self.cache_dir,
-                                                   random_weights=plan.random_weights)
-                               for group in plan.canvas_sweep]
-        self._open_progress(len(media))
-
         detector = load_detector(plan.model, random_weights=plan.random_weights)
+        if self.repository is None:
+            repository = exported_repository(detector, plan.canvases, self.cache_dir)
+        elif weights_match(self.repository / plan.model, detector):
+            repository = self.repository
+        else:
+            raise UserError(f"{self.repository / plan.model} was exported from other weights than the "
+                            f"{detector.weights} the seed loop would run: re-export it")
+        canvas_repositories = [exported_repository(detector, group, self.cache_dir) for group in plan.canvas_sweep]
+        self._open_progress(len(media))
         # An export just now (ours) raises the load: say what the measurements started under.
         machine["load_average_before_measuring"] = [round(value, 2) for value in os.getloadavg()]
         comparison = self._compare(repository, detector, media)
@@ -129,7 +132,6 @@ class BenchRun:
         warmup = _one_per_bucket(media, direct.canvases)
         totals: dict[tuple[str, int], _Totals] = defaultdict(_Totals)
         config = read_cpu_config(model_dir)
-        _check_same_weights(config, detector)
 
         with TritonServer(repository, log_path=self.work_dir / "tritonserver.log") as server:
             self._status("warm-up")
@@ -304,16 +306,6 @@ class BenchRun:
     def _close_progress(self) -> None:
         if self._bar is not None:
             self._bar.close()
-
-
-def _check_same_weights(config, detector) -> None:
-    """The seed loop rebuilds the detector; it must hold the weights the export was made from."""
-    from creativelens.errors import UserError
-
-    exported = config.parameters["weights"].string_value if "weights" in config.parameters else ""
-    if exported != detector.weights:
-        raise UserError(f"the served model was exported from weights {exported or 'unknown'!r}, the seed "
-                        f"loop would run {detector.weights!r}: re-export, or bench that model's weights")
 
 
 def _canvases_of(repository: Path, model: str):

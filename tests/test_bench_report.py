@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from creativelens.benchmarks.model_cache import read_cpu_config, with_max_batch_size
+from creativelens.benchmarks.model_cache import read_cpu_config, weights_match, with_max_batch_size
 from creativelens.benchmarks.plan import SEED_JOB_HOURS, TARGET_SPEEDUP, TARGET_TRITON_OVERHEAD_PCT, full_plan, quick_plan
 from creativelens.benchmarks.process_cpu import tree_cpu_seconds
 from creativelens.benchmarks.report import REPORT_SECTIONS
@@ -152,6 +152,13 @@ def test_max_batch_variant_changes_only_the_cpu_config(exported_repository, tmp_
     assert read_cpu_config(changed) == expected
     assert (changed / "1").resolve() == (original / "1").resolve()
     assert not (changed / "configs" / "cpu.pbtxt").is_symlink()
+
+
+def test_exports_are_reused_only_with_the_seed_loops_weights(exported_repository):
+    from creativelens.export.zoo import load_detector
+
+    assert weights_match(exported_repository / MODEL, load_detector(MODEL, random_weights=True))
+    assert not weights_match(exported_repository / MODEL, load_detector(MODEL, random_weights=True, seed=1))
 
 
 def test_cpu_accounting_includes_finished_children():
