@@ -207,16 +207,19 @@ def _triton_counters(url: str, model: str) -> dict:
     return {"inference_count": stats.inference_count, "execution_count": stats.execution_count} if stats else {}
 
 
-def _batch_statistics(before: dict, after: dict) -> dict:
-    """Triton's counters for this run; a restarted server started its counters from zero."""
+def _batch_statistics(before: dict, after: dict, reconnected: bool) -> dict:
+    """Triton's counters during this run. After a reconnect the server may have restarted (its
+    counters from zero) so the difference means nothing: then the counters since its start."""
     if not after:
         return {}
-    delta = {key: after[key] - before.get(key, 0) for key in after}
-    if any(value < 0 for value in delta.values()):
-        delta = dict(after)
-    executions = delta.get("execution_count", 0)
-    delta["average_batch_size"] = round(delta["inference_count"] / executions, 3) if executions else 0.0
-    return delta
+    if reconnected:
+        counts = dict(after, counted="since the server's start (the stream reconnected during the run)")
+    else:
+        counts = {key: after[key] - before.get(key, 0) for key in after}
+        counts["counted"] = "during this run"
+    executions = counts.get("execution_count", 0)
+    counts["average_batch_size"] = round(counts["inference_count"] / executions, 3) if executions else 0.0
+    return counts
 
 
 def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
@@ -302,7 +305,8 @@ def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
                                   zip(("p50", "p95", "mean"),
                                       (*np.percentile(latencies, [50, 95]), latencies.mean()))}
         if interrupted is None:
-            summary.triton = _batch_statistics(counters_before, _triton_counters(server_url, info.name))
+            summary.triton = _batch_statistics(counters_before, _triton_counters(server_url, info.name),
+                                               reconnected=transport.reconnects > 0)
         summary.records_total = write_parquet(ledger.iter_records(), out_dir / PARQUET_FILE)
         write_json_atomic(out_dir / SUMMARY_FILE, summary.to_dict())
     if interrupted is not None:

@@ -191,6 +191,8 @@ def test_server_killed_and_restarted_midway(slow_repository, tmp_path):
         server.stop()
     summary = outcome["summary"]
     assert summary.complete and summary.reconnects >= 1 and summary.errors == 0
+    assert summary.triton["counted"].startswith("since the server's start")
+    assert 0 < summary.triton["inference_count"] < 60  # the restarted server saw only the rest
     assert_each_item_once(out, {f"{video}#frame={i}" for i in range(60)})
 
 
