@@ -17,17 +17,19 @@ _MAX_ONNX_OUTPUT = 1_000_000
 
 
 class _OnnxNonMaxSuppression(torch.autograd.Function):
-    """Selected (row, 0, index) triples, as ONNX NonMaxSuppression returns them."""
+    """Selected (row, 0, index) triples, as ONNX NonMaxSuppression returns them.
+
+    `scores` is [B, 1, M]: B batches of one class each.
+    """
 
     @staticmethod
     def forward(ctx, boxes, scores, iou_threshold: float, score_threshold: float):
-        keep = _keep_mask_eager(boxes, scores, iou_threshold, score_threshold)
+        keep = _keep_mask_eager(boxes, scores[:, 0], iou_threshold, score_threshold)
         rows, index = torch.nonzero(keep, as_tuple=True)
         return torch.stack([rows, torch.zeros_like(rows), index], dim=1)
 
     @staticmethod
     def symbolic(g, boxes, scores, iou_threshold: float, score_threshold: float):
-        scores = g.op("Unsqueeze", scores, g.op("Constant", value_t=torch.tensor([1])))
         return g.op(
             "NonMaxSuppression",
             boxes,
@@ -43,7 +45,7 @@ def group_nms_keep(
 ) -> torch.Tensor:
     """Keep mask [B, M] of NMS within each row; scores <= score_threshold are dropped."""
     if torch.onnx.is_in_onnx_export():
-        selected = _OnnxNonMaxSuppression.apply(boxes, scores, iou_threshold, score_threshold)
+        selected = _OnnxNonMaxSuppression.apply(boxes, scores[:, None], iou_threshold, score_threshold)
         flat = selected[:, 0] * scores.shape[1] + selected[:, 2]
         keep = torch.zeros_like(scores, dtype=torch.bool).reshape(-1)
         keep = keep.scatter(0, flat, torch.ones_like(flat, dtype=torch.bool))

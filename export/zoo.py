@@ -116,7 +116,8 @@ def _class_names(cfg, labels_file) -> list[str]:
             names = list(MetadataCatalog.get(dataset).thing_classes) if dataset else []
         except AttributeError:
             names = []
-        names = names or [f"class_{i}" for i in range(num_classes)]
+        if len(names) != num_classes:  # none, or a custom model whose config inherits COCO's datasets
+            names = [f"class_{i}" for i in range(num_classes)]
     if len(names) != num_classes:
         raise UserError(f"{len(names)} class names for a model with {num_classes} classes")
     return names
