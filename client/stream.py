@@ -186,9 +186,13 @@ def _progress_bar(enabled: bool | None):
         enabled = sys.stderr.isatty() and not os.environ.get("CI")
     if not enabled:
         return None
+    import shutil
+
     from tqdm import tqdm
 
-    return tqdm(unit="img", desc="streaming", file=sys.stderr, dynamic_ncols=True)
+    # shutil falls back to 80x24 where a terminal reports 0x0 (tqdm would then draw nothing)
+    size = shutil.get_terminal_size()
+    return tqdm(unit="img", desc="streaming", file=sys.stderr, ncols=size.columns, nrows=size.lines)
 
 
 def _triton_counters(url: str, model: str) -> dict:
@@ -295,6 +299,7 @@ def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
         jsonl.close()
         csv.close()
         if progress is not None:
+            progress.set_postfix(in_flight=transport.in_flight, errors=summary.errors, skipped=skipped[0])
             progress.close()
         summary.skipped_already_done = skipped[0]
         summary.reconnects = transport.reconnects
