@@ -29,7 +29,8 @@ from creativelens.client.rules import Rules
 from creativelens.client.sinks import (CSV_DIR, PARQUET_FILE, SUMMARY_FILE, CsvChunkSink, JsonlSink,
                                        write_json_atomic, write_parquet)
 from creativelens.client.sources import DEFAULT_MAX_PIXELS, Item, iter_items
-from creativelens.client.transport import Answer, DetectorStream, ModelInfo, ServerUnavailable, fetch_model_info
+from creativelens.client.transport import (Answer, DetectorStream, ModelInfo, ServerUnavailable, fetch_model_info,
+                                           wait_for_server)
 from creativelens.detections import Detections
 from creativelens.formats import to_record
 
@@ -237,6 +238,7 @@ def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
     options = options or StreamOptions()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    wait_for_server(server_url, options.retry_for_s, options.log)
     info = fetch_model_info(server_url, options.model)
     if info.random_weights:
         options.log(RANDOM_WEIGHTS_BANNER)

@@ -65,6 +65,31 @@ class _Pending:
     attempts: int = 0
 
 
+def wait_for_server(url: str, timeout_s: float, log: Callable[[str], None]) -> None:
+    """Return once the server at `url` is ready (it may still be starting); UserError after
+    `timeout_s`."""
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    started, delay = time.monotonic(), 0.5
+    while True:
+        client = grpcclient.InferenceServerClient(url)
+        try:
+            if client.is_server_ready():
+                return
+            problem = "not ready"
+        except InferenceServerException as error:
+            problem = error.message()
+        finally:
+            client.close()
+        if time.monotonic() - started + delay > timeout_s:
+            raise UserError(f"no Triton server ready at {url} after {timeout_s:.0f} s ({problem})")
+        if delay == 0.5:
+            log(f"waiting for a Triton server at {url} (up to {timeout_s:.0f} s)")
+        time.sleep(delay)
+        delay = min(delay * 2, 8.0)
+
+
 def fetch_model_info(url: str, model: str | None) -> ModelInfo:
     """Model name (the only ready one if `model` is None), labels and canvases from the server."""
     import tritonclient.grpc as grpcclient

@@ -234,3 +234,12 @@ def test_sigterm_saves_results_and_a_rerun_completes(slow_repository, tmp_path):
         assert interrupted["complete"] is False and interrupted["items_done"] == len(read_records(out))
         assert run_cli(*args).returncode == 0
     assert_each_item_once(out, {f"{video}#frame={i}" for i in range(40)})
+
+
+def test_no_server_is_a_one_line_error(tmp_path):
+    from creativelens.serve.tritonserver import free_port
+
+    result = run_cli(str(sample_stills()[0]), "--server", f"127.0.0.1:{free_port()}",
+                     "--out", str(tmp_path), "--retry-for", "1")
+    assert result.returncode == 2
+    assert "error: no Triton server ready at 127.0.0.1:" in result.stderr
