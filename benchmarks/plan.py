@@ -20,8 +20,8 @@ class BenchPlan:
     random_weights: bool = True
     canvases: tuple[Canvas, ...] = tuple(parse_canvas(name) for name in DEMO_CANVASES)  # the headline's
     stills: int | None = None  # None: every sample still
-    video_frames: int = 16
-    frame_stride: int = 50
+    video_frames: int = 12
+    frame_stride: int = 60
     rounds: int = 2  # the interleaved comparison is repeated, order reversed each round
     concurrencies: tuple[int, ...] = (1, 2, 4, 8)
     max_batch_sizes: tuple[int, ...] = (1, 4, 8)
@@ -67,4 +67,4 @@ def quick_plan() -> BenchPlan:
 def full_plan() -> BenchPlan:
     """Real measurements: the demo's CPU canvases, every sample still and vtest.avi frames;
     the canvas sweep adds Detectron2-style CPU buckets (480 short side, 800 long)."""
-    return BenchPlan(mode="full", perf_analyzer=PerfAnalyzerSettings(requests_per_window=8))
+    return BenchPlan(mode="full", perf_analyzer=PerfAnalyzerSettings(requests_per_window=6))

@@ -203,10 +203,11 @@ def render_markdown(results: dict) -> str:
     ]
     if sweeps["max_batch_size"]:
         lines += [
-            _table(["max_batch_size", "in flight", "images/s", "p50 ms", "p95 ms", "avg batch"],
+            _table(["max_batch_size", "in flight", "images/s", "p50 ms", "p95 ms", "avg batch", "measured in"],
                    [[row["max_batch_size"], row["concurrency"], _f(row["served"]["images_per_s"], 2),
                      _f(row["served"]["latency_ms_p50"], 0), _f(row["served"]["latency_ms_p95"], 0),
-                     _f(row["served"].get("average_batch_size"), 2)] for row in sweeps["max_batch_size"]]),
+                     _f(row["served"].get("average_batch_size"), 2), row["measured_in"]]
+                    for row in sweeps["max_batch_size"]]),
             "",
             f"![max batch size]({MAX_BATCH_PLOT})" if MAX_BATCH_PLOT in results.get("files", {}).get("plots", [])
             else "",

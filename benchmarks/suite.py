@@ -87,11 +87,11 @@ class BenchRun:
             raise UserError(f"{self.repository / plan.model} was exported from other weights than the "
                             f"{detector.weights} the seed loop would run: re-export it")
         canvas_repositories = [exported_repository(detector, group, self.cache_dir) for group in plan.canvas_sweep]
-        self._open_progress(len(media))
+        self._open_progress(len(media), read_cpu_config(repository / plan.model).max_batch_size)
         # An export just now (ours) raises the load: say what the measurements started under.
         machine["load_average_before_measuring"] = [round(value, 2) for value in os.getloadavg()]
         comparison = self._compare(repository, detector, media)
-        max_batch = self._max_batch_sweep(repository, media, comparison["best_served_concurrency"])
+        max_batch = self._max_batch_sweep(repository, media, comparison["concurrency_rows"])
         canvas_sweep = [comparison["canvas_row"]] + [
             self._canvas_row(group_repository, detector, media, comparison["best_served_concurrency"])
             for group_repository in canvas_repositories
@@ -229,21 +229,31 @@ class BenchRun:
         result["input"] = {"image": media[0].name, "canvas": boxed.canvas.name}
         return result
 
-    def _max_batch_sweep(self, repository: Path, media: list[Path], concurrency: int) -> list[dict]:
+    def _max_batch_sweep(self, repository: Path, media: list[Path], concurrency_rows: list[dict]) -> list[dict]:
+        """Served at the highest concurrency (the most chance to batch) per Triton max batch size.
+
+        The repository's own max batch size was measured by the concurrency sweep: reused.
+        """
         from creativelens.serve.tritonserver import TritonServer
 
+        concurrency = max(self.plan.concurrencies)
+        exported_max_batch = read_cpu_config(repository / self.plan.model).max_batch_size
         rows = []
         for max_batch_size in self.plan.max_batch_sizes:
+            if max_batch_size == exported_max_batch:
+                measured = next(row["served"] for row in concurrency_rows if row["concurrency"] == concurrency)
+                rows.append({"max_batch_size": max_batch_size, "concurrency": concurrency, "served": measured,
+                             "measured_in": "concurrency sweep"})
+                continue
             variant = with_max_batch_size(repository, self.plan.model, max_batch_size,
                                           self.work_dir / f"repository-max-batch-{max_batch_size}")
-            sweep_concurrency = max(concurrency, max(self.plan.concurrencies))
             with TritonServer(variant, log_path=self.work_dir / f"tritonserver-mb{max_batch_size}.log") as server:
                 self._served(server, _one_per_bucket(media, _canvases_of(repository, self.plan.model)),
                              f"warmup-mb{max_batch_size}", 1, timed=False)
                 totals = _Totals()
-                totals.add(*self._step("served", sweep_concurrency, 0, None, None, server, media))
-            rows.append({"max_batch_size": max_batch_size, "concurrency": sweep_concurrency,
-                         "served": totals.summary()})
+                totals.add(*self._step("served", concurrency, 0, None, None, server, media))
+            rows.append({"max_batch_size": max_batch_size, "concurrency": concurrency, "served": totals.summary(),
+                         "measured_in": "own server"})
         return rows
 
     def _canvas_row(self, repository: Path, detector, media: list[Path], concurrency: int) -> dict:
@@ -285,14 +295,14 @@ class BenchRun:
 
     # --- progress ----------------------------------------------------------------------------
 
-    def _open_progress(self, images: int) -> None:
+    def _open_progress(self, images: int, exported_max_batch: int) -> None:
         if not self.progress_enabled:
             return
         from tqdm import tqdm
 
         plan = self.plan
         passes = plan.rounds * (1 + 2 * len(plan.concurrencies)) + len(plan.max_batch_sizes) \
-            + 2 * len(plan.canvas_sweep)
+            + 2 * len(plan.canvas_sweep) - (exported_max_batch in plan.max_batch_sizes)
         self._bar = tqdm(total=passes * images, unit="img", desc="bench", dynamic_ncols=True)
 
     def _advance(self, count: int = 1) -> None:
