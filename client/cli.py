@@ -33,6 +33,11 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--retry-for", type=float, default=120.0, metavar="SECONDS",
                         help="how long to wait for a server that went away (default %(default)s)")
     parser.add_argument("--max-pixels", type=int, help="refuse larger images/frames (default 100 million)")
+    parser.add_argument("--ocr", metavar="HOST:PORT",
+                        help="also read each image's text with the OCR sidecar (creativelens ocr serve) at "
+                             "this address: into the JSONL record and OUT/ocr.csv")
+    parser.add_argument("--ocr-exclude", action="append", metavar="LABEL",
+                        help="labels whose boxes OCR leaves out, repeatable (default: logo, product)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar (default: only on a terminal outside CI)")
     parser.set_defaults(handler=run_stream)
@@ -59,8 +64,22 @@ def run_stream(args) -> int:
     )
     if args.workers:
         options.workers = args.workers
+    ocr = None
+    if args.ocr:
+        from creativelens.client.ocr import DEFAULT_EXCLUDED_LABELS, OcrEnricher
+
+        ocr = OcrEnricher(args.ocr, args.ocr_exclude or DEFAULT_EXCLUDED_LABELS)
+        options.enrichers = (ocr,)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # save results, then exit 130
-    summary = stream(args.inputs, args.server, args.out, options)
+    try:
+        summary = stream(args.inputs, args.server, args.out, options)
+    finally:
+        if ocr is not None:
+            from creativelens.client.ledger import Ledger
+            from creativelens.client.ocr import write_ocr_csv
+
+            ocr.close()
+            write_ocr_csv(Ledger(args.out))
     for line in summary.lines():
         print(line)
     if not summary.complete:

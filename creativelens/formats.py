@@ -101,3 +101,17 @@ def from_record(record: dict) -> Detections:
         height=record.get("height") or 0, model=record.get("model") or "",
         data={k: v for k, v in record.items() if k not in known},
     )
+
+
+OCR_CSV_COLUMNS = ("file_name", "ocr_text", "ocr_words")
+
+
+def to_ocr_csv_row(det: Detections) -> dict[str, str] | None:
+    """The OCR CSV row of an image whose `data` holds OCR fields; None when OCR did not run."""
+    if "ocr_text" not in det.data:
+        return None
+    return {
+        "file_name": item_name(det.source, det.frame_index),
+        "ocr_text": det.data["ocr_text"],
+        "ocr_words": json.dumps(det.data.get("ocr_words", [])),
+    }
