@@ -61,9 +61,9 @@ def to_seed_csv_row(det: Detections) -> dict[str, str]:
     return {
         "file_name": item_name(det.source, det.frame_index),
         "class_indexes": json.dumps(det.class_ids.tolist()),
-        "prediction_boxes": json.dumps(np.round(det.xyxy, 2).tolist()),
+        "prediction_boxes": json.dumps(np.round(det.xyxy.astype(np.float64), 2).tolist()),
         "class_labels": json.dumps(list(det.labels)),
-        "class_scores": json.dumps(np.round(det.scores, 4).tolist()),
+        "class_scores": json.dumps(np.round(det.scores.astype(np.float64), 4).tolist()),
     }
 
 
