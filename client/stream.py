@@ -117,7 +117,9 @@ class _RecordWriter(threading.Thread):
         super().__init__(name="records", daemon=True)
         self.info, self.options, self.jsonl, self.csv = info, options, jsonl, csv
         self.summary, self.progress = summary, progress
-        self.answers: queue.Queue = queue.Queue()
+        # Bounded: when enrichers (OCR) are slower than the detector, answers wait in gRPC's
+        # flow-controlled buffers instead of piling up here with their original images.
+        self.answers: queue.Queue = queue.Queue(maxsize=2 * options.max_in_flight)
         self.latencies = array("d")
         self.failure: BaseException | None = None
 
