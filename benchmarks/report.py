@@ -149,7 +149,8 @@ def render_markdown(results: dict) -> str:
         f"memory {machine['memory_gib']} GiB; GPU: {', '.join(machine['gpus']) or 'none'}.",
         f"- Load average (1, 5, 15 min) at start: {', '.join(str(v) for v in machine['load_average_at_start'])}; "
         f"when measuring began (after any export and model loading): "
-        f"{', '.join(str(v) for v in machine['load_average_before_measuring'])}.",
+        f"{', '.join(str(v) for v in machine['load_average_before_measuring'])}; at the end: "
+        f"{', '.join(str(v) for v in machine['load_average_at_end'])}.",
         f"- {machine['os']}, Python {machine['python']}; git {machine['git_commit']}.",
         "- " + ", ".join(f"{name} {version}" for name, version in machine["software"].items()) + ".",
         "",

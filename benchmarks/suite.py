@@ -98,6 +98,7 @@ class BenchRun:
         ]
         gpu = self._gpu_sweep(repository / plan.model, media)
         self._close_progress()
+        machine["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
 
         pipelines = comparison["pipelines"]
         return {
