@@ -214,6 +214,14 @@ def _triton_counters(url: str, model: str) -> dict:
     return {"inference_count": stats.inference_count, "execution_count": stats.execution_count} if stats else {}
 
 
+def _latency_percentiles(latencies: array) -> dict:
+    if not latencies:
+        return {}
+    values = np.frombuffer(latencies, np.float64)
+    p50, p95 = np.percentile(values, [50, 95])
+    return {"p50": round(float(p50), 2), "p95": round(float(p95), 2), "mean": round(float(values.mean()), 2)}
+
+
 def _batch_statistics(before: dict, after: dict, reconnected: bool) -> dict:
     """Triton's counters during this run. After a reconnect the server may have restarted (its
     counters from zero) so the difference means nothing: then the counters since its start."""
@@ -270,9 +278,9 @@ def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
 
     counters_before = _triton_counters(server_url, info.name)
     started = time.monotonic()
-    writer.start()
     transport = DetectorStream(server_url, info.name, writer.put, max_in_flight=options.max_in_flight,
                                retry_for_s=options.retry_for_s, on_retry=on_retry)
+    writer.start()
     interrupted: BaseException | None = None
     try:
         items = iter_items(inputs, every=options.every, max_pixels=options.max_pixels,
@@ -281,6 +289,8 @@ def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
             items, info.canvases, workers=options.workers, lookahead=2 * options.max_in_flight,
             max_pixels=options.max_pixels, keep_image=bool(options.enrichers))
         for prepared in prepared_items:
+            if writer.failure is not None:
+                raise writer.failure
             if prepared.error:
                 writer.put(Answer(prepared, error=prepared.error))
             else:
@@ -308,11 +318,7 @@ def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
         summary.skipped_already_done = skipped[0]
         summary.reconnects = transport.reconnects
         summary.images_per_s = round(summary.inferred / summary.wall_s, 3) if summary.wall_s else 0.0
-        if writer.latencies:
-            latencies = np.frombuffer(writer.latencies, np.float64)
-            summary.latency_ms = {name: round(float(value), 2) for name, value in
-                                  zip(("p50", "p95", "mean"),
-                                      (*np.percentile(latencies, [50, 95]), latencies.mean()))}
+        summary.latency_ms = _latency_percentiles(writer.latencies)
         if interrupted is None:
             summary.triton = _batch_statistics(counters_before, _triton_counters(server_url, info.name),
                                                reconnected=transport.reconnects > 0)
