@@ -165,6 +165,8 @@ class DetectorStream:
         """Send one image (HxWx3 uint8 BGR canvas); blocks while the window is full."""
         self._wait(lambda: len(self._pending) < self.max_in_flight)
         with self._changed:
+            if not self._pending:
+                self._last_answer = time.monotonic()  # an idle client is no stalled server
             request_id = str(self._next_id)
             self._next_id += 1
             pending = _Pending(payload, pixels[np.newaxis], np.array([valid_hw], np.int32))
