@@ -50,6 +50,7 @@ class StreamOptions:
     workers: int = max(1, min(4, os.cpu_count() or 1))
     max_in_flight: int = 16
     retry_for_s: float = 120.0
+    stall_timeout_s: float = 600.0  # no answer for this long while requests wait: reconnect
     max_pixels: int = DEFAULT_MAX_PIXELS
     csv_chunk_size: int = 200
     progress: bool | None = None  # None: a bar on a terminal, none in CI or when piped
@@ -279,7 +280,8 @@ def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
     counters_before = _triton_counters(server_url, info.name)
     started = time.monotonic()
     transport = DetectorStream(server_url, info.name, writer.put, max_in_flight=options.max_in_flight,
-                               retry_for_s=options.retry_for_s, on_retry=on_retry)
+                               retry_for_s=options.retry_for_s, stall_timeout_s=options.stall_timeout_s,
+                               on_retry=on_retry)
     writer.start()
     interrupted: BaseException | None = None
     try:

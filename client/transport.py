@@ -23,6 +23,7 @@ from creativelens.canvas import Canvas, parse_canvas
 from creativelens.errors import UserError
 
 OUTPUT_NAMES = ("boxes", "scores", "classes", "num_detections")
+PROBE_TIMEOUT_S = 5.0  # a readiness probe to a hung (e.g. SIGSTOPped) server must not hang too
 REQUEST_ID = re.compile(r"\[request id: ([^\]]+)\]")
 # Answers that say "not now" rather than "not this input": retried like a broken stream.
 TRANSIENT = re.compile(r"stopping|stopped accepting|not ready|unavailable|queue size|"
@@ -75,7 +76,7 @@ def wait_for_server(url: str, timeout_s: float, log: Callable[[str], None]) -> N
     while True:
         client = grpcclient.InferenceServerClient(url)
         try:
-            if client.is_server_ready():
+            if client.is_server_ready(client_timeout=PROBE_TIMEOUT_S):
                 return
             problem = "not ready"
         except InferenceServerException as error:
@@ -296,7 +297,7 @@ class DetectorStream:
             try:
                 client = grpcclient.InferenceServerClient(self.url)
                 try:
-                    if client.is_model_ready(self.model):
+                    if client.is_model_ready(self.model, client_timeout=PROBE_TIMEOUT_S):
                         break
                 finally:
                     client.close()

@@ -243,3 +243,23 @@ def test_no_server_is_a_one_line_error(tmp_path):
                      "--out", str(tmp_path), "--retry-for", "1")
     assert result.returncode == 2
     assert "error: no Triton server ready at 127.0.0.1:" in result.stderr
+
+
+def test_a_hung_server_is_detected_and_the_run_resumes_when_it_wakes(slow_repository, tmp_path):
+    video = write_video(tmp_path / "clip.avi", 30)
+    out = tmp_path / "out"
+    outcome = {}
+    options = StreamOptions(every=1, max_in_flight=2, stall_timeout_s=2, retry_for_s=60, progress=False)
+    with TritonServer(slow_repository) as server:
+        runner = threading.Thread(target=lambda: outcome.update(
+            summary=stream([str(video)], server.grpc_url, out, options)))
+        runner.start()
+        while not ((out / "detections.jsonl").exists() and len(read_records(out)) >= 5):
+            time.sleep(0.05)
+        os.kill(server.pid, signal.SIGSTOP)
+        time.sleep(5)  # past the stall timeout: the client gives up on the stream and probes
+        os.kill(server.pid, signal.SIGCONT)
+        runner.join(timeout=120)
+    summary = outcome["summary"]
+    assert summary.complete and summary.reconnects >= 1 and summary.errors == 0
+    assert_each_item_once(out, {f"{video}#frame={i}" for i in range(30)})
