@@ -132,6 +132,9 @@ def sniff(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
         return "still"
     container = _ffmpeg_container(path)
     if container is None:
+        if _looks_like_video(path):
+            raise MediaError("corrupt or truncated video: it starts like a video container, but FFmpeg "
+                             "cannot open it")
         raise MediaError("not an image or video: content not recognised by Pillow, OpenCV or FFmpeg")
     name, video_streams = container
     if not video_streams:
@@ -179,6 +182,14 @@ def _ffmpeg_container(path: Path) -> tuple[str, int] | None:
             return name, len(container.streams.video)
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
         return None
+
+
+def _looks_like_video(path: Path) -> bool:
+    """The magic bytes of common video containers (AVI, MP4/MOV, Matroska/WebM, FLV, Ogg, MPEG)."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    return ((head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX")) or head[4:8] == b"ftyp"
+            or head.startswith((b"\x1a\x45\xdf\xa3", b"FLV", b"OggS", b"\x00\x00\x01\xba")))
 
 
 def check_dimensions(width: int, height: int, max_pixels: int) -> None:

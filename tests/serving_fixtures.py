@@ -209,6 +209,9 @@ def write_bad_inputs(folder: Path) -> dict[str, str]:
     (folder / "data.bin").write_bytes(np.random.default_rng(0).bytes(4096))
     write_png_header_bomb(folder / "bomb.png")
     write_video(folder / "empty.mp4", 0)
+    whole = write_video(folder / "whole.avi", 20).read_bytes()
+    (folder / "whole.avi").unlink()
+    (folder / "truncated.avi").write_bytes(whole[: len(whole) // 2])
     return {
         "zero.jpg": "empty file",
         "truncated.jpg": "truncated",
@@ -217,6 +220,7 @@ def write_bad_inputs(folder: Path) -> dict[str, str]:
         "data.bin": "not an image or video",
         "bomb.png": "decompression bomb",
         "empty.mp4": "no frames",
+        "truncated.avi": "corrupt or truncated video",
     }
 
 

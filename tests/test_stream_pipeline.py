@@ -111,14 +111,14 @@ def test_bad_input_never_stops_a_run(geometry_server, tmp_path):
     result = run_cli(str(tmp_path / "bad"), good, str(tmp_path / "missing.jpg"),
                      "--server", geometry_server.grpc_url, "--out", str(out))
     assert result.returncode == 1, result.stderr
-    assert "1 stills, 0 video frames, 8 errors" in result.stdout
+    assert "1 stills, 0 video frames, 9 errors" in result.stdout
     records = {Path(r["source"]).name: r for r in read_records(out)}
     assert records[Path(good).name]["error"] is None
     assert "no such file" in records["missing.jpg"]["error"]
     for name, fragment in expected.items():
         assert fragment in records[name]["error"], (name, records[name]["error"])
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["errors"] == 8 and summary["complete"] is True
+    assert summary["errors"] == 9 and summary["complete"] is True
     assert len(read_csv_rows(out)) == 1  # the CSV holds detections; errors live in the JSONL
 
 
