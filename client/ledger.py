@@ -8,14 +8,17 @@ whole (and skipped by the next run) or not at all (and done again): none lost, n
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
 from typing import Iterator
 
+from creativelens.errors import UserError
 from creativelens.formats import item_name
 
 RESULTS_FILE = "detections.jsonl"
+LOCK_FILE = ".lock"
 
 
 def record_key(record: dict) -> str:
@@ -53,6 +56,18 @@ class Ledger:
                         yield json.loads(line)
                     except json.JSONDecodeError:
                         continue  # a line damaged by hand; its item is done again
+
+
+def lock_results(out_dir: str | Path) -> int:
+    """Hold `<out>/.lock` (released when the process exits, however it exits): two runs
+    appending to one ledger would do items twice. Returns the descriptor to close when done."""
+    fd = os.open(Path(out_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(f"another run is writing to {out_dir}: wait for it, or choose another --out") from None
+    return fd
 
 
 def _cut_partial_last_line(path: Path) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 
 from creativelens.canvas import to_original
 from creativelens.client.decode import Prepared, prepared_in_background
-from creativelens.client.ledger import Ledger
+from creativelens.client.ledger import Ledger, lock_results
 from creativelens.client.rules import Rules
 from creativelens.client.sinks import (CSV_DIR, PARQUET_FILE, SUMMARY_FILE, CsvChunkSink, JsonlSink,
                                        write_json_atomic, write_parquet)
@@ -254,6 +254,15 @@ def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
     if info.random_weights:
         options.log(RANDOM_WEIGHTS_BANNER)
 
+    lock = lock_results(out_dir)
+    try:
+        return _stream_locked(inputs, server_url, out_dir, options, info)
+    finally:
+        os.close(lock)
+
+
+def _stream_locked(inputs: Iterable[str], server_url: str, out_dir: Path, options: StreamOptions,
+                   info: ModelInfo) -> Summary:
     ledger = Ledger(out_dir)
     if ledger.repaired_bytes:
         options.log(f"resuming: cut {ledger.repaired_bytes} bytes of an interrupted last record")

@@ -263,3 +263,15 @@ def test_a_hung_server_is_detected_and_the_run_resumes_when_it_wakes(slow_reposi
     summary = outcome["summary"]
     assert summary.complete and summary.reconnects >= 1 and summary.errors == 0
     assert_each_item_once(out, {f"{video}#frame={i}" for i in range(30)})
+
+
+def test_two_runs_cannot_share_one_results_folder(geometry_server, tmp_path):
+    from creativelens.client.ledger import lock_results
+
+    lock = lock_results(tmp_path)
+    try:
+        result = run_cli(str(sample_stills()[0]), "--server", geometry_server.grpc_url, "--out", str(tmp_path))
+    finally:
+        os.close(lock)
+    assert result.returncode == 2 and "another run is writing to" in result.stderr
+    assert not (tmp_path / "detections.jsonl").exists()
