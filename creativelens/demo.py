@@ -4,7 +4,8 @@
    `build/demo/repo` at small CPU canvases, unless a passing export is already there;
 2. start the real tritonserver over it (CPU configs);
 3. stream the real media that ships with packages (scikit-image photos, Debian opencv-doc
-   stills and every 10th frame of vtest.avi) into `build/demo/results`;
+   stills and every 10th frame of vtest.avi) into `build/demo/results`, reading each image's
+   text with the OCR sidecar (started in process, on loopback) as well;
 4. print the summary (images/s, Triton's average batch) and stop the server.
 """
 
@@ -83,7 +84,10 @@ def run_demo(args) -> int:
     import signal
 
     from creativelens.canvas import parse_canvas
+    from creativelens.client.ledger import Ledger
+    from creativelens.client.ocr import OcrEnricher, write_ocr_csv
     from creativelens.client.stream import StreamOptions, stream
+    from creativelens.ocr_service.server import OcrServer, ServerConfig
     from creativelens.errors import UserError
     from creativelens.sample_media import sample_stills, sample_video
     from creativelens.serve.tritonserver import ServerStartError, TritonServer
@@ -106,15 +110,25 @@ def run_demo(args) -> int:
         server = TritonServer(repository, "cpu", log_path=log_path, ready_timeout_s=600).start()
     except ServerStartError as error:
         raise UserError(str(error)) from None
+    ocr_server = ocr = None
     try:
         print(f"      ready on gRPC {server.grpc_url}", flush=True)
+        ocr_server = OcrServer(ServerConfig(port=0, workers=1)).start()
+        ocr = OcrEnricher(ocr_server.address)
+        print(f"      OCR sidecar (Tesseract) on {ocr_server.address}", flush=True)
         if results.exists() and not args.resume:
             shutil.rmtree(results)
         print(f"[3/4] stream: {len(media) - 1} stills + every {args.every}th frame of "
-              f"{Path(media[-1]).name} -> {results}", flush=True)
-        summary = stream(media, server.grpc_url, results, StreamOptions(model=DEMO_MODEL, every=args.every))
+              f"{Path(media[-1]).name} -> {results}, with OCR", flush=True)
+        summary = stream(media, server.grpc_url, results,
+                         StreamOptions(model=DEMO_MODEL, every=args.every, enrichers=(ocr,)))
     finally:
+        if ocr is not None:
+            ocr.close()
+        if ocr_server is not None:
+            ocr_server.stop(grace_s=1.0)
         server.stop()
+    print(f"      OCR text: {write_ocr_csv(Ledger(results))}", flush=True)
     print("[4/4] summary (server stopped)", flush=True)
     for line in summary.lines():
         print(line)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -24,6 +25,10 @@ def test_demo_reuses_a_passing_export_serves_and_streams_the_sample_media(export
     assert summary["complete"] and summary["errors"] == 0 and summary["random_weights"]
     assert (summary["stills"], summary["frames"]) == (len(sample_stills()), 4)  # vtest.avi: 0..600
     assert summary["triton"]["inference_count"] == summary["inferred"]
+    records = [json.loads(line) for line in (tmp_path / "results" / "detections.jsonl").read_text().splitlines()]
+    assert all("ocr_text" in record for record in records), "the demo reads every image's text too"
+    ocr_rows = list(csv.DictReader(open(tmp_path / "results" / "ocr.csv")))
+    assert len(ocr_rows) == len(records)
 
 
 def test_passing_export_needs_parity_ok_and_the_same_canvases(tmp_path):
