@@ -15,6 +15,7 @@ PIPELINE_TITLES = {
     "served": "(b) served (stream → Triton)",
     "onnx_direct": "(c) ONNX Runtime direct",
 }
+QUIET_LOAD_PER_CORE = 0.5
 REPORT_SECTIONS = ("Summary", "Machine", "Model and input size", "Media", "Method", "Pipelines",
                    "Concurrency sweep", "Max batch size sweep", "Canvas sweep", "GPU runtimes",
                    "perf_analyzer", "Targets")
@@ -127,6 +128,7 @@ def render_markdown(results: dict) -> str:
         "",
         "## Summary",
         "",
+        *_load_caveat(machine),
         _table(["pipeline", "images/s", "p50 ms", "p95 ms", "CPU s/image", "cores busy", "setting"],
                [[PIPELINE_TITLES[name], _f(p["images_per_s"], 2), _f(p["latency_ms_p50"], 0),
                  _f(p["latency_ms_p95"], 0), _f(p["cpu_s_per_image"], 2), _f(p["cores_busy"], 2),
@@ -150,7 +152,8 @@ def render_markdown(results: dict) -> str:
         f"- Load average (1, 5, 15 min) at start: {', '.join(str(v) for v in machine['load_average_at_start'])}; "
         f"when measuring began (after any export and model loading): "
         f"{', '.join(str(v) for v in machine['load_average_before_measuring'])}; at the end: "
-        f"{', '.join(str(v) for v in machine['load_average_at_end'])}.",
+        f"{', '.join(str(v) for v in machine['load_average_at_end'])}; highest 1-minute value seen at the "
+        f"start of a pass: {machine.get('load_average_1min_max_during_run', 'not recorded')}.",
         f"- {machine['os']}, Python {machine['python']}; git {machine['git_commit']}.",
         "- " + ", ".join(f"{name} {version}" for name, version in machine["software"].items()) + ".",
         "",
@@ -233,6 +236,18 @@ def render_markdown(results: dict) -> str:
     lines += ["", "## Targets", ""]
     lines += _target_lines(comparison, pipelines)
     return "\n".join(lines) + "\n"
+
+
+def _load_caveat(machine: dict) -> list[str]:
+    """A warning when other work shared the machine while it was measured."""
+    busiest = max(machine["load_average_before_measuring"][0], machine["load_average_at_end"][0],
+                  machine.get("load_average_1min_max_during_run", 0))
+    if busiest <= QUIET_LOAD_PER_CORE * machine["cpu_cores"]:
+        return []
+    return [f"**Caveat: the machine was not quiet** (1-minute load average up to {busiest} on "
+            f"{machine['cpu_cores']} cores, see Machine): other work shared the CPU, so these numbers are "
+            "lower and noisier than on an idle machine; the interleaved order spreads the disturbance over "
+            "the pipelines but cannot remove it.", ""]
 
 
 def _gpu_lines(gpu: dict) -> list[str]:

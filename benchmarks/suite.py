@@ -65,6 +65,7 @@ class BenchRun:
         self.repository = repository
         self.progress_enabled = progress
         self._bar = None
+        self._loads: list[float] = []  # 1-minute load average at the start of every pass
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -99,6 +100,7 @@ class BenchRun:
         gpu = self._gpu_sweep(repository / plan.model, media)
         self._close_progress()
         machine["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
+        machine["load_average_1min_max_during_run"] = round(max(self._loads + [os.getloadavg()[0]]), 2)
 
         pipelines = comparison["pipelines"]
         return {
@@ -311,6 +313,7 @@ class BenchRun:
             self._bar.update(count)
 
     def _status(self, text: str) -> None:
+        self._loads.append(os.getloadavg()[0])
         if self._bar is not None:
             self._bar.set_description(text)
 
