@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,14 +43,17 @@ class _Totals:
     measurement: Measurement | None = None
     inference_count: int = 0
     execution_count: int = 0
+    pass_rates: list[float] = field(default_factory=list)  # images/s of each pass, in run order
 
     def add(self, measurement: Measurement, inferences: int = 0, executions: int = 0) -> None:
         self.measurement = measurement if self.measurement is None else self.measurement + measurement
         self.inference_count += inferences
         self.execution_count += executions
+        self.pass_rates.append(measurement.summary()["images_per_s"])
 
     def summary(self) -> dict:
         summary = self.measurement.summary()
+        summary["images_per_s_per_pass"] = [round(rate, 3) for rate in self.pass_rates]
         if self.execution_count:
             summary["average_batch_size"] = self.inference_count / self.execution_count
             summary["triton_inferences"] = self.inference_count

@@ -55,6 +55,7 @@ def test_every_section_is_present_with_measured_numbers(quick_run):
         for field in ("images_per_s", "latency_ms_p50", "latency_ms_p95", "cpu_s_per_image", "cores_busy"):
             assert pipeline[field] > 0, (name, field)
         assert pipeline["latency_ms_p95"] >= pipeline["latency_ms_p50"]
+        assert len(pipeline["images_per_s_per_pass"]) == plan.rounds
     assert results["pipelines"]["seed_loop"]["images"] == plan.rounds * images
     for row in results["sweeps"]["concurrency"]:
         assert row["served"]["images"] == row["onnx_direct"]["images"] == plan.rounds * images
