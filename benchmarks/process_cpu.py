@@ -1,8 +1,9 @@
 """CPU seconds used by this process and everything it started (tritonserver, its python stubs,
-the `creativelens stream` client), read from /proc.
+the `creativelens stream` client), and by the whole machine, read from /proc.
 
 A phase's CPU cost is the difference of two readings. Children that ended and were waited for
-are counted through their parent's cutime/cstime, so nothing a phase started escapes.
+are counted through their parent's cutime/cstime, so nothing a phase started escapes. The
+machine's busy time minus ours is what other processes took meanwhile: the disturbance.
 """
 
 from __future__ import annotations
@@ -45,3 +46,10 @@ def _all_process_stats() -> dict[int, tuple[int, int]]:
         utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
         stats[int(entry.name)] = (parent, utime + stime + cutime + cstime)
     return stats
+
+
+def machine_busy_cpu_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (user, nice, system, irq, softirq, steal)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICKS_PER_SECOND

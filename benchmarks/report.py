@@ -15,7 +15,8 @@ PIPELINE_TITLES = {
     "served": "(b) served (stream → Triton)",
     "onnx_direct": "(c) ONNX Runtime direct",
 }
-QUIET_LOAD_PER_CORE = 0.5
+QUIET_MEAN_CORES = 0.1  # other processes' CPU while passes are timed
+QUIET_MAX_CORES = 0.3
 REPORT_SECTIONS = ("Summary", "Machine", "Model and input size", "Media", "Method", "Pipelines",
                    "Concurrency sweep", "Max batch size sweep", "Canvas sweep", "GPU runtimes",
                    "perf_analyzer", "Targets")
@@ -117,6 +118,7 @@ def write_plots(results: dict, out_dir: Path) -> list[str]:
 
 def render_markdown(results: dict) -> str:
     machine, model, comparison = results["machine"], results["model"], results["comparison"]
+    others = machine.get("other_processes_during_passes")
     pipelines, sweeps = results["pipelines"], results["sweeps"]
     targets = comparison["targets"]
     lines = [
@@ -155,7 +157,11 @@ def render_markdown(results: dict) -> str:
         f"when measuring began (after any export and model loading): "
         f"{', '.join(str(v) for v in machine['load_average_before_measuring'])}; at the end: "
         f"{', '.join(str(v) for v in machine['load_average_at_end'])}; highest 1-minute value seen at the "
-        f"start of a pass: {machine.get('load_average_1min_max_during_run', 'not recorded')}.",
+        f"start of a pass: {machine.get('load_average_1min_max_during_run', 'not recorded')} (load averages "
+        "count the bench's own threads too).",
+        f"- Other processes while passes were timed (machine busy time minus the bench's process tree): "
+        + (f"{others['cpu_s']} CPU s, {others['cores_busy_mean']} cores on average, "
+           f"{others['cores_busy_max_pass']} in the busiest pass." if others else "not recorded."),
         f"- {machine['os']}, Python {machine['python']}; git {machine['git_commit']}.",
         "- " + ", ".join(f"{name} {version}" for name, version in machine["software"].items()) + ".",
         "",
@@ -241,15 +247,21 @@ def render_markdown(results: dict) -> str:
 
 
 def _load_caveat(machine: dict) -> list[str]:
-    """A warning when other work shared the machine while it was measured."""
-    busiest = max(machine["load_average_before_measuring"][0], machine["load_average_at_end"][0],
-                  machine.get("load_average_1min_max_during_run", 0))
-    if busiest <= QUIET_LOAD_PER_CORE * machine["cpu_cores"]:
+    """A warning when other processes took CPU while passes were timed.
+
+    The load average cannot tell: the bench's own threads (up to 8 requests in flight) raise it.
+    """
+    others = machine.get("other_processes_during_passes")
+    if others is None:
+        return ["**Caveat: this run did not record what other processes used**; see the load averages "
+                "under Machine (they include the bench's own threads).", ""]
+    if others["cores_busy_mean"] <= QUIET_MEAN_CORES and others["cores_busy_max_pass"] <= QUIET_MAX_CORES:
         return []
-    return [f"**Caveat: the machine was not quiet** (1-minute load average up to {busiest} on "
-            f"{machine['cpu_cores']} cores, see Machine): other work shared the CPU, so these numbers are "
-            "lower and noisier than on an idle machine; the interleaved order spreads the disturbance over "
-            "the pipelines but cannot remove it.", ""]
+    return [f"**Caveat: the machine was not quiet**: other processes took {others['cores_busy_mean']:.2f} "
+            f"cores on average while passes were timed (up to {others['cores_busy_max_pass']:.2f} in one pass) "
+            f"on {machine['cpu_cores']} cores, so these numbers are lower and noisier than on an idle "
+            "machine; the interleaved order spreads the disturbance over the pipelines but cannot remove it.",
+            ""]
 
 
 def _gpu_lines(gpu: dict) -> list[str]:

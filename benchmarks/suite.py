@@ -11,6 +11,7 @@ python stubs, the stream client) over each pass.
 from __future__ import annotations
 
 import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -23,7 +24,7 @@ from creativelens.benchmarks.media import bench_media
 from creativelens.benchmarks.model_cache import (exported_repository, read_cpu_config, weights_match,
                                                   with_max_batch_size)
 from creativelens.benchmarks.plan import BenchPlan
-from creativelens.benchmarks.process_cpu import tree_cpu_seconds
+from creativelens.benchmarks.process_cpu import machine_busy_cpu_seconds, tree_cpu_seconds
 from creativelens.errors import UserError
 
 INPUT_SIZE_MATCHING = (
@@ -69,6 +70,7 @@ class BenchRun:
         self.progress_enabled = progress
         self._bar = None
         self._loads: list[float] = []  # 1-minute load average at the start of every pass
+        self._others: list[tuple[float, float]] = []  # other processes' CPU seconds, wall seconds per pass
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -104,6 +106,7 @@ class BenchRun:
         self._close_progress()
         machine["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
         machine["load_average_1min_max_during_run"] = round(max(self._loads + [os.getloadavg()[0]]), 2)
+        machine["other_processes_during_passes"] = _disturbance(self._others)
 
         pipelines = comparison["pipelines"]
         return {
@@ -203,7 +206,7 @@ class BenchRun:
         """One timed pass of one pipeline over the media: (measurement, inferences, executions)."""
         label = f"round{round_index + 1}-{kind}" + (f"-c{concurrency}" if concurrency else "")
         self._status(label)
-        cpu_before = tree_cpu_seconds()
+        cpu_before, machine_before, started = tree_cpu_seconds(), machine_busy_cpu_seconds(), time.perf_counter()
         inferences = executions = 0
         if kind == "seed_loop":
             measurement = seed.run(media, self.work_dir / f"{label}.csv", self._advance)
@@ -212,7 +215,9 @@ class BenchRun:
         else:
             run = self._served(server, media, label, concurrency)
             measurement, inferences, executions = run.measurement, run.inference_count, run.execution_count
-        measurement = replace(measurement, cpu_s=tree_cpu_seconds() - cpu_before)
+        ours = tree_cpu_seconds() - cpu_before
+        self._others.append((machine_busy_cpu_seconds() - machine_before - ours, time.perf_counter() - started))
+        measurement = replace(measurement, cpu_s=ours)
         return measurement, inferences, executions
 
     def _served(self, server, paths, label: str, concurrency: int, *, timed: bool = True):
@@ -323,6 +328,16 @@ class BenchRun:
     def _close_progress(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def _disturbance(others: list[tuple[float, float]]) -> dict:
+    """CPU that processes outside the bench took while it timed passes, in cores."""
+    cpu_s, wall_s = sum(cpu for cpu, _ in others), sum(wall for _, wall in others)
+    return {
+        "cpu_s": round(cpu_s, 1),
+        "cores_busy_mean": round(cpu_s / wall_s, 3) if wall_s else None,
+        "cores_busy_max_pass": round(max((cpu / wall for cpu, wall in others if wall), default=0.0), 3),
+    }
 
 
 def _canvases_of(repository: Path, model: str):

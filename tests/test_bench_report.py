@@ -45,6 +45,8 @@ def test_every_section_is_present_with_measured_numbers(quick_run):
     assert results["mode"] == "quick"
     machine = results["machine"]
     assert machine["cpu_model"] and machine["cpu_cores"] >= 1 and len(machine["load_average_at_start"]) == 3
+    others = machine["other_processes_during_passes"]
+    assert others["cpu_s"] is not None and others["cores_busy_max_pass"] >= others["cores_busy_mean"] is not None
     assert results["model"]["random_weights"] is True and results["model"]["weights"].startswith("random")
     images = results["media"]["images"]
     assert images == len(results["media"]["stills"]) + len(results["media"]["video_frames"]) >= 4
