@@ -313,6 +313,9 @@ def _target_lines(comparison: dict, pipelines: dict) -> list[str]:
         f"- Triton's overhead < {targets['triton_overhead_max_pct']:.0f} % against direct ONNX Runtime at "
         f"the best concurrency: {_verdict(targets['triton_overhead_met'])} "
         f"({comparison['triton_overhead_pct']:.1f} %).",
+        f"- The runtime's own ceiling: (c) ONNX Runtime alone, no server, is "
+        f"{direct['images_per_s'] / seed['images_per_s']:.2f}× the seed loop; a server can add to that only by "
+        "overlapping decoding with inference or by batching.",
         f"- Where the time goes (CPU seconds per image, whole process tree): seed loop "
         f"{_f(seed['cpu_s_per_image'], 2)}, served {_f(served['cpu_s_per_image'], 2)}, direct "
         f"{_f(direct['cpu_s_per_image'], 2)}.",
