@@ -10,6 +10,7 @@ light copies of a repository: links to the model files, a rewritten CPU config.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -73,7 +74,10 @@ def exported_repository(detector, canvases: Sequence[Canvas], cache_dir: Path, *
     command += [argument for canvas in sorted(set(canvases)) for argument in ("--canvas", canvas.name)]
     if random_weights:
         command.append("--random-weights")
-    repository.mkdir(parents=True, exist_ok=True)
+    # Start clean: tritonserver would try to load anything left in the folder (e.g. a failed
+    # export's staging copy) as a model.
+    shutil.rmtree(repository, ignore_errors=True)
+    repository.mkdir(parents=True)
     log_path = log_path or repository / "export.log"
     with open(log_path, "w") as log:
         completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
