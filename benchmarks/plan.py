@@ -59,7 +59,9 @@ def quick_plan() -> BenchPlan:
         concurrencies=(1, 2),
         max_batch_sizes=(1,),
         canvas_sweep=(),
-        perf_analyzer=PerfAnalyzerSettings(requests_per_window=4, stability_percentage=100, max_trials=4),
+        # A smoke test of the tool: CI's shared cores can keep three 4-request windows from
+        # agreeing within 100 % (seen once), so any window counts as stable here.
+        perf_analyzer=PerfAnalyzerSettings(requests_per_window=4, stability_percentage=1000, max_trials=4),
         gpu_repeats=3,
     )
 
