@@ -38,6 +38,12 @@ def add_commands(subparsers) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    import warnings
+
+    # Deprecation notices from detectron2/torch internals that a user can do nothing about.
+    for message in ("pkg_resources is deprecated", "`torch.jit", "torch.meshgrid"):
+        warnings.filterwarnings("ignore", message=message)
+
     import torch
 
     from creativelens.canvas import CPU_CANVASES, GPU_CANVASES, parse_canvas
