@@ -38,7 +38,7 @@ def add_commands(subparsers) -> None:
 def run_bench(args) -> int:
     from datetime import date
 
-    from creativelens.benchmarks.machine import describe_machine, machine_slug
+    from creativelens.machine import describe_machine, machine_slug
     from creativelens.benchmarks.plan import full_plan, quick_plan
     from creativelens.benchmarks.report import REPORT_FILE, render_summary_lines, write_results
     from creativelens.benchmarks.suite import BenchRun

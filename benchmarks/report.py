@@ -159,7 +159,7 @@ def render_markdown(results: dict) -> str:
         f"{', '.join(str(v) for v in machine['load_average_at_end'])}; highest 1-minute value seen at the "
         f"start of a pass: {machine.get('load_average_1min_max_during_run', 'not recorded')} (load averages "
         "count the bench's own threads too).",
-        f"- Other processes while passes were timed (machine busy time minus the bench's process tree): "
+        "- Other processes while passes were timed (machine busy time minus the bench's process tree): "
         + (f"{others['cpu_s']} CPU s, {others['cores_busy_mean']} cores on average, "
            f"{others['cores_busy_max_pass']} in the busiest pass." if others else "not recorded."),
         f"- {machine['os']}, Python {machine['python']}; git {machine['git_commit']}.",

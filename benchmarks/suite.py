@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from creativelens.benchmarks.comparison import headline, speedup, triton_overhead_pct
-from creativelens.benchmarks.machine import describe_machine
+from creativelens.machine import describe_machine
 from creativelens.benchmarks.measurement import Measurement
 from creativelens.benchmarks.media import bench_media
 from creativelens.benchmarks.model_cache import (exported_repository, read_cpu_config, weights_match,

@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -35,17 +33,6 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="keep earlier results and resume (default: start the results afresh)")
     parser.set_defaults(handler=run_demo)
-
-
-def machine_description() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def passing_export(model_dir: Path, canvases: list[str]) -> bool:
@@ -87,8 +74,9 @@ def run_demo(args) -> int:
     from creativelens.client.ledger import Ledger
     from creativelens.client.ocr import OcrEnricher, write_ocr_csv
     from creativelens.client.stream import StreamOptions, stream
-    from creativelens.ocr_service.server import OcrServer, ServerConfig
     from creativelens.errors import UserError
+    from creativelens.machine import describe_machine
+    from creativelens.ocr_service.server import OcrServer, ServerConfig
     from creativelens.sample_media import sample_stills, sample_video
     from creativelens.serve.tritonserver import ServerStartError, TritonServer
 
@@ -100,7 +88,9 @@ def run_demo(args) -> int:
         raise UserError(str(error)) from None
     work = args.work_dir.absolute()
     repository, results = work / "repo", work / "results"
-    print(f"CreativeLens demo on {machine_description()}", flush=True)
+    machine = describe_machine()
+    gpus = ", ".join(machine["gpus"]) or "no GPU"
+    print(f"CreativeLens demo on {machine['cpu_model']}, {machine['cpu_cores']} cores, {gpus}", flush=True)
 
     export_demo_model(repository, canvases)
 

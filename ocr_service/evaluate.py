@@ -72,7 +72,7 @@ def run_evaluation(
     out_prefix: str | None, workers: int, rendered: int, note: str = "",
     configurations: tuple[Configuration, ...] = CONFIGURATIONS, include_real: bool = True,
 ) -> dict:
-    from creativelens.benchmarks.machine import describe_machine, machine_slug
+    from creativelens.machine import describe_machine, machine_slug
 
     machine = describe_machine()
     out_prefix = out_prefix or f"benchmarks/results/ocr_eval_{machine_slug(machine)}"

@@ -1,6 +1,7 @@
-"""What a benchmark ran on: CPU model and cores, memory, GPU, load, software, git commit.
+"""What a measurement ran on: CPU model and cores, memory, GPU, load, software, git commit.
 
-Numbers mean little without the machine beside them; every results file carries this record.
+Numbers mean little without the machine beside them: the benchmarks, the OCR evaluation and the
+demo all describe it with this record.
 """
 
 from __future__ import annotations
