@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 EXIT_ITEM_ERRORS = 1  # the run finished, some inputs were bad (see summary.json)
 EXIT_INCOMPLETE = 3  # the server went away for good; finished results are kept, re-run to resume
@@ -79,7 +80,8 @@ def run_stream(args) -> int:
             from creativelens.client.ocr import write_ocr_csv
 
             ocr.close()
-            write_ocr_csv(Ledger(args.out))
+            if Path(args.out).is_dir():  # not when the run failed before creating it
+                write_ocr_csv(Ledger(args.out))
     for line in summary.lines():
         print(line)
     if not summary.complete:

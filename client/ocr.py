@@ -20,6 +20,8 @@ from creativelens.client.sinks import write_atomic
 from creativelens.detections import Detections
 from creativelens.errors import UserError
 from creativelens.formats import OCR_CSV_COLUMNS, from_record, to_ocr_csv_row
+from creativelens.ocr_service.client import OcrClient, exclusion_boxes
+from creativelens.ocr_service.failures import OcrFailure
 
 OCR_CSV_FILE = "ocr.csv"
 DEFAULT_EXCLUDED_LABELS = ("logo", "product")
@@ -28,9 +30,6 @@ DEFAULT_EXCLUDED_LABELS = ("logo", "product")
 class OcrEnricher:
     def __init__(self, address: str, excluded_labels: Iterable[str] = DEFAULT_EXCLUDED_LABELS,
                  timeout_s: float = 60.0, ready_timeout_s: float = 60.0) -> None:
-        from creativelens.ocr_service.client import OcrClient
-        from creativelens.ocr_service.failures import OcrFailure
-
         self.excluded_labels = tuple(excluded_labels)
         self.timeout_s = timeout_s
         self.client = OcrClient(address)
@@ -41,9 +40,6 @@ class OcrEnricher:
             raise UserError(f"--ocr {address}: {failure}") from None
 
     def __call__(self, detections: Detections, image_bgr: np.ndarray) -> Detections:
-        from creativelens.ocr_service.client import exclusion_boxes
-        from creativelens.ocr_service.failures import OcrFailure
-
         try:
             result = self.client.recognise(image_bgr, exclusion_boxes(detections, self.excluded_labels),
                                            timeout=self.timeout_s)

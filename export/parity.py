@@ -9,6 +9,7 @@ what was left unmatched, and whether a batch of N gives what N batches of one gi
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -152,8 +153,6 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 def check_format(name: str, file: Path, runner, reference, images, sizes, score_threshold: float,
                  top_k: int) -> FormatParity:
     """Compare one exported runner with the eager reference, and batches with single images."""
-    import time
-
     parity = FormatParity(name, file.name)
     started = time.perf_counter()
     singles = [split_outputs(runner(images[i:i + 1], sizes[i:i + 1]))[0] for i in range(len(images))]
