@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from creativelens.canvas import Letterboxed, to_original
 from creativelens.detections import Detections
 
 SEED_CSV_COLUMNS = ("file_name", "class_indexes", "prediction_boxes", "class_labels", "class_scores")
@@ -22,6 +23,18 @@ def from_detectron2(instances, class_names, **provenance) -> Detections:
         instances.pred_boxes.tensor.numpy(), instances.scores.numpy(), class_ids,
         tuple(class_names[i] for i in class_ids), **provenance,
     )
+
+
+def from_model_outputs(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, count: int,
+                       class_names, boxed: Letterboxed, **provenance) -> Detections:
+    """From one image's rows of the exported-detector contract (canvas pixels, `count` valid rows)
+    to original-image pixels. A class id outside the model's labels keeps its number as label."""
+    count = int(count)
+    class_ids = np.asarray(classes[:count]).astype(np.int32)
+    names = tuple(class_names[c] if 0 <= c < len(class_names) else str(int(c)) for c in class_ids)
+    provenance.setdefault("width", boxed.original_width)
+    provenance.setdefault("height", boxed.original_height)
+    return Detections(to_original(boxes[:count], boxed), scores[:count], class_ids, names, **provenance)
 
 
 def to_coco_xywh(det: Detections) -> np.ndarray:

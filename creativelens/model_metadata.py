@@ -1,0 +1,96 @@
+"""What an exported detector says about itself, in one codec.
+
+The exporter writes it into every Triton config of the model as string `parameters`; the
+client, the benchmarks, evaluation and the Spark adapter read it back from a served config
+(`from_parameters`) or from the config file on disk (`read_model_metadata`). No other module
+parses these keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from creativelens.canvas import Canvas, parse_canvas
+
+KEYS = ("class_names", "canvases", "random_weights", "weights", "weights_sha256", "thresholds", "precision")
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    class_names: tuple[str, ...]
+    canvases: tuple[Canvas, ...]
+    random_weights: bool = False
+    weights: str = ""  # the checkpoint's path or URL, as given to the exporter
+    weights_sha256: str = ""  # of the checkpoint file ("" for random weights)
+    thresholds: dict[str, float] = field(default_factory=dict)  # per class, chosen on validation data
+    precision: str = "fp32"  # of the served graph: fp32, bf16, int8
+
+    @property
+    def version(self) -> str:
+        """Identifies what the model computes: the weights' content plus the precision. Results
+        from one version are interchangeable; a new version means re-inferring."""
+        if self.weights_sha256:
+            weights = self.weights_sha256[:12]
+        else:
+            weights = "random-" + hashlib.sha256(self.weights.encode()).hexdigest()[:6] \
+                if self.random_weights else hashlib.sha256(self.weights.encode()).hexdigest()[:12]
+        return weights if self.precision == "fp32" else f"{weights}-{self.precision}"
+
+    def to_parameters(self) -> dict[str, str]:
+        parameters = {
+            "class_names": json.dumps(list(self.class_names)),
+            "canvases": ",".join(canvas.name for canvas in self.canvases),
+            "random_weights": str(self.random_weights).lower(),
+            "weights": self.weights,
+            "weights_sha256": self.weights_sha256,
+            "precision": self.precision,
+        }
+        if self.thresholds:
+            parameters["thresholds"] = json.dumps(self.thresholds, sort_keys=True)
+        return parameters
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, str]) -> "ModelMetadata":
+        """From config parameters as plain strings; ValueError when they are not an export's."""
+        missing = [key for key in ("class_names", "canvases") if key not in parameters]
+        if missing:
+            raise ValueError(f"lacks the {'/'.join(missing)} parameters of an exported CreativeLens detector "
+                             "(see `creativelens export`)")
+        return cls(
+            class_names=tuple(json.loads(parameters["class_names"])),
+            canvases=tuple(parse_canvas(text) for text in parameters["canvases"].split(",") if text.strip()),
+            random_weights=parameters.get("random_weights", "false").lower() == "true",
+            weights=parameters.get("weights", ""),
+            weights_sha256=parameters.get("weights_sha256", ""),
+            thresholds={str(k): float(v) for k, v in json.loads(parameters.get("thresholds") or "{}").items()},
+            precision=parameters.get("precision", "fp32") or "fp32",
+        )
+
+
+def parameters_of(config) -> dict[str, str]:
+    """String parameters of a ModelConfig protobuf or of its JSON form (tritonclient as_json)."""
+    if isinstance(config, Mapping):
+        return {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
+    return {key: value.string_value for key, value in config.parameters.items()}
+
+
+def read_model_metadata(model_dir: str | Path, config_name: str = "config.pbtxt") -> ModelMetadata:
+    """The metadata in a model directory's config on disk (any variant carries it)."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    path = Path(model_dir) / config_name
+    config = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
+    return ModelMetadata.from_parameters(parameters_of(config))
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
