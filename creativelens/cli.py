@@ -19,6 +19,7 @@ COMPONENT_CLIS = (
     "creativelens.client.cli",
     "creativelens.ocr_service.cli",
     "creativelens.benchmarks.cli",
+    "creativelens.spark.cli",
     "creativelens.demo",
 )
 

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   fonts-liberation fonts-dejavu-core                  # fonts for rendered OCR test images
   opencv-doc                                          # real sample media: vtest.avi, messi5.jpg, ...
   docker-compose                                      # validates docker-compose.yml (no engine needed)
+  openjdk-17-jre-headless                             # Java for PySpark 4 (creativelens spark)
 )
 DETECTRON2_WHEEL=sal_detectron2-0.7.2-cp310-none-any.whl
 DETECTRON2_SHA256=491af0c7f79bdb2d178e46f6cb16a97c4ac968d45c41ea3f6b6435d59bbee561
@@ -64,6 +65,6 @@ if ! "$VENV/bin/python" -c "import detectron2.modeling" 2>/dev/null; then
 fi
 
 echo "setup: installing creativelens and its pinned dependencies"
-"${PIP[@]}" -e ".[dev]"
+"${PIP[@]}" -e ".[dev,spark]"
 "$VENV/bin/python" -m creativelens.ocr_service.build_protos
 echo "setup: done ($VENV)"

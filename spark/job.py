@@ -1,0 +1,172 @@
+"""The Spark job: creatives → tasks → the client's pipeline against many Triton endpoints →
+rows committed by Spark, in commits of `commit_every` creatives; resumable by anti-join.
+
+    summary = run_spark_job(["ads/", "spots/*.mp4"], "results/", SparkJobOptions(servers=("gpu1:8001", "gpu2:8001")))
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from creativelens.client.rules import Rules
+from creativelens.client.sources import DEFAULT_MAX_PIXELS
+from creativelens.errors import UserError
+
+RANDOM_WEIGHTS_BANNER = ("!!! A served model has RANDOM WEIGHTS: its detections are meaningless "
+                         "(plumbing and speed only) !!!")
+
+
+@dataclass
+class SparkJobOptions:
+    servers: tuple[str, ...] = ("127.0.0.1:8001",)
+    models: tuple[str, ...] = ()  # empty: every ready detector on the first server that answers
+    every: int = 10
+    rules: Rules = field(default_factory=Rules)
+    csv: bool = False
+    master: str | None = "local[2]"  # None: the master spark-submit (or an active session) set
+    creatives_per_task: int = 20
+    commit_every: int = 2000
+    max_in_flight: int = 4
+    failover_after_s: float = 15.0
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    log: Callable[[str], None] = field(default=lambda message: print(message, file=sys.stderr))
+
+
+@dataclass
+class JobSummary:
+    out: str
+    models: dict = field(default_factory=dict)  # name -> version
+    random_weights: bool = False
+    servers: tuple = ()
+    creatives: int = 0
+    commits: int = 0
+    tasks: int = 0
+    rows_before: int = 0
+    rows_written: int = 0  # (item, model) rows this run committed (bad inputs: one row, no model)
+    error_rows: int = 0  # of those, rows with an error (bad input, or a server error)
+    rows_total: int = 0
+    duplicate_keys: int = 0  # keys present more than once in the whole output: 0, always
+    wall_s: float = 0.0
+    rows_per_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__, servers=list(self.servers))
+
+    def lines(self) -> list[str]:
+        return [
+            f"spark job complete: {self.creatives} creatives in {self.commits} commits ({self.tasks} tasks)",
+            f"  {self.rows_written} rows written ({self.error_rows} errors), {self.rows_before} were already "
+            f"there; {self.rows_total} rows in {self.out}, {self.duplicate_keys} keys twice",
+            f"  {self.wall_s:.1f} s = {self.rows_per_s:.2f} rows/s; models "
+            + ", ".join(f"{name} ({version})" for name, version in self.models.items()),
+        ]
+
+
+def served_models(servers: Iterable[str], names: tuple[str, ...], log) -> list:
+    """The run's models (name, metadata) as the servers report them; every reachable server
+    must serve the same versions. Unreachable servers are left to the tasks (they may start)."""
+    from creativelens.client.served_models import fetch_served_models
+
+    found, problems = {}, []
+    for url in servers:
+        try:
+            models = fetch_served_models(url, names or None)
+        except UserError as error:
+            problems.append(str(error))
+            continue
+        for model in models:
+            known = found.setdefault(model.name, (url, model.metadata))
+            if known[1].version != model.metadata.version:
+                raise UserError(f"model {model.name!r} is version {known[1].version} on {known[0]} but "
+                                f"{model.metadata.version} on {url}: serve one version everywhere")
+        if not names:
+            names = tuple(model.name for model in models)
+    if not found:
+        raise UserError(f"no server answered: {'; '.join(problems)}")
+    for problem in problems:
+        log(f"warning: {problem}")
+    return [(name, found[name][1]) for name in names]
+
+
+def run_spark_job(inputs: Iterable[str], out: str, options: SparkJobOptions | None = None, *,
+                  partition_function=None, spark=None) -> JobSummary:
+    """Analyse every creative of `inputs` into `out` (resumable). `partition_function` replaces
+    `partition.analyse_creatives` (tests inject faults through it); `spark` an existing session."""
+    from creativelens.spark import output
+    from creativelens.spark.creatives import creatives_frame, list_inputs
+    from creativelens.spark.java import require_java
+    from creativelens.spark.partition import TaskPlan, analyse_creatives
+    from creativelens.spark.session import spark_session
+
+    options = options or SparkJobOptions()
+    require_java()
+    models = served_models(options.servers, options.models, options.log)
+    summary = JobSummary(out=out, models={name: meta.version for name, meta in models},
+                         random_weights=any(meta.random_weights for _, meta in models), servers=options.servers)
+    if summary.random_weights:
+        options.log(RANDOM_WEIGHTS_BANNER)
+    plan = TaskPlan(servers=tuple(options.servers), models=tuple(models), rules=options.rules,
+                    every=options.every, max_pixels=options.max_pixels, max_in_flight=options.max_in_flight,
+                    failover_after_s=options.failover_after_s, seed_csv=options.csv)
+    spark = spark or spark_session(options.master)
+    started = time.monotonic()
+    entries = list_inputs(spark, list(inputs))
+    summary.creatives = len(entries)
+    before = output.output_counts(spark, out)
+    summary.rows_before = before["rows"]
+    existing = output.existing_results(spark, out)
+    done = None if existing is None else output.done_items(existing, list(summary.models.items()))
+    if existing is not None:
+        options.log(f"resuming: {before['rows']} rows already in {out}")
+    run_date = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    task = _task(partition_function or analyse_creatives, plan)
+    result_schema = output.result_schema(options.csv)
+    for start in range(0, len(entries), options.commit_every):
+        wave = entries[start:start + options.commit_every]
+        tasks = max(spark.sparkContext.defaultParallelism, math.ceil(len(wave) / options.creatives_per_task))
+        tasks = min(tasks, len(wave))
+        creatives = creatives_frame(spark, wave, tasks)
+        if done is not None:
+            creatives = creatives.join(done, "source", "left")
+        else:
+            from pyspark.sql import functions as F
+
+            creatives = creatives.withColumn("done", F.lit(None).cast("array<string>"))
+        results = creatives.repartition(tasks).mapInArrow(task, result_schema)
+        if existing is not None:
+            results = output.without_existing(results, existing)
+        output.write_results(results, out, run_date, options.csv)
+        summary.commits += 1
+        summary.tasks += tasks
+        options.log(f"committed {start + len(wave)}/{len(entries)} creatives")
+    after = output.output_counts(spark, out)
+    summary.wall_s = round(time.monotonic() - started, 3)
+    summary.rows_total = after["rows"]
+    summary.rows_written = after["rows"] - before["rows"]
+    summary.error_rows = after["error_rows"] - before["error_rows"]
+    summary.duplicate_keys = after["duplicate_keys"]
+    summary.rows_per_s = round(summary.rows_written / summary.wall_s, 3) if summary.wall_s else 0.0
+    return summary
+
+
+def _task(partition_function, plan):
+    """The function Spark runs on each partition: Arrow batches of creatives in, of rows out."""
+    from creativelens.spark.output import arrow_schema
+
+    def run(batches):
+        import pyarrow as pa
+
+        from creativelens.spark.partition import Creative
+
+        schema = arrow_schema(plan.seed_csv)
+        creatives = (Creative(row["source"], row["error"], row["content"], frozenset(row["done"] or ()))
+                     for batch in batches for row in batch.to_pylist())
+        for rows in partition_function(creatives, plan):
+            yield pa.RecordBatch.from_pylist(rows, schema=schema)
+
+    return run
