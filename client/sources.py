@@ -21,6 +21,7 @@ import numpy as np
 from creativelens.formats import item_name
 
 DEFAULT_MAX_PIXELS = 100_000_000  # larger stills or frames are refused as decompression bombs
+PLAUSIBLE_FRAME_RATES = (1.0, 300.0)  # outside (or none): --fps falls back to every Nth frame
 GLOB_CHARACTERS = set("*?[")
 
 
@@ -38,6 +39,7 @@ class Item:
     timestamp_s: float | None = None
     frame_bgr: np.ndarray | None = None
     error: str | None = None
+    warning: str | None = None  # e.g. a video whose frame rate made --fps fall back to --every
 
     @property
     def key(self) -> str:
@@ -208,11 +210,13 @@ def iter_items(
     inputs: Iterable[str],
     *,
     every: int = 10,
+    fps: float | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     is_done: Callable[[str], bool] = lambda key: False,
     on_skip: Callable[[Item], None] = lambda item: None,
 ) -> Iterator[Item]:
-    """Every still and every `every`-th video frame of `inputs`, skipping finished keys.
+    """Every still and every `every`-th video frame of `inputs` (`fps` frames per second of
+    video time instead, when given), skipping finished keys.
 
     Finished items (per `is_done`) are reported to `on_skip` instead of being yielded; a video
     is still decoded to reach its unfinished frames.
@@ -221,7 +225,7 @@ def iter_items(
         if isinstance(entry, Item):
             candidates: Iterable[Item] = (entry,)
         else:
-            candidates = _items_of_file(entry, every, max_pixels, is_done)
+            candidates = _items_of_file(entry, every, max_pixels, is_done, fps)
         for item in candidates:
             if is_done(item.key):
                 on_skip(item)
@@ -229,7 +233,7 @@ def iter_items(
                 yield item
 
 
-def _items_of_file(path: Path, every: int, max_pixels: int, is_done) -> Iterator[Item]:
+def _items_of_file(path: Path, every: int, max_pixels: int, is_done, fps: float | None = None) -> Iterator[Item]:
     source = str(path)
     if is_done(source):
         yield Item(source)  # a finished still, or a video that failed as a whole
@@ -242,12 +246,17 @@ def _items_of_file(path: Path, every: int, max_pixels: int, is_done) -> Iterator
     if kind == "still":
         yield Item(source)
     else:
-        yield from iter_frames(path, every, max_pixels, is_done)
+        yield from iter_frames(path, every, max_pixels, is_done, fps)
 
 
 def iter_frames(path: Path, every: int, max_pixels: int = DEFAULT_MAX_PIXELS,
-                is_done: Callable[[str], bool] = lambda key: False) -> Iterator[Item]:
+                is_done: Callable[[str], bool] = lambda key: False, fps: float | None = None) -> Iterator[Item]:
     """Frames 0, every, 2*every, ... of the first video stream, with their timestamps.
+
+    With `fps`, the first frame at or after each tick 0, 1/fps, 2/fps, ... of video time
+    instead, so sources of any frame rate sample the same moments. A video whose frame rate is
+    missing or implausible (`PLAUSIBLE_FRAME_RATES`) falls back to every `every`-th frame, and
+    each of its items carries a `warning` saying so.
 
     A video that cannot be opened or has no frames is one error item; a decoding failure after
     some frames is an error item at the frame where decoding stopped.
@@ -262,16 +271,27 @@ def iter_frames(path: Path, every: int, max_pixels: int = DEFAULT_MAX_PIXELS,
             stream.thread_type = "AUTO"
             check_dimensions(stream.codec_context.width, stream.codec_context.height, max_pixels)
             rate = stream.average_rate or stream.guessed_rate
+            warning = None
+            if fps is not None and not (rate and PLAUSIBLE_FRAME_RATES[0] <= float(rate) <= PLAUSIBLE_FRAME_RATES[1]):
+                warning = (f"frame rate {'missing' if not rate else f'{float(rate):g} fps, implausible'}: "
+                           f"sampled every {every}th frame instead of --fps {fps:g}")
+            next_tick = 0
             for index, frame in enumerate(container.decode(stream)):
-                if index % every:
-                    continue
+                timestamp = _timestamp(frame, index, rate)
+                if fps is None or warning is not None:
+                    if index % every:
+                        continue
+                else:
+                    # ticks count in units of 1/fps; a frame within 1 µs of a tick is on it
+                    if timestamp * fps < next_tick - 1e-6 * fps:
+                        continue
+                    next_tick = int(timestamp * fps + 1e-6 * fps) + 1
                 if frame.width * frame.height > max_pixels:
                     check_dimensions(frame.width, frame.height, max_pixels)
-                timestamp = _timestamp(frame, index, rate)
                 if is_done(item_name(source, index)):
-                    yield Item(source, index, timestamp)
+                    yield Item(source, index, timestamp, warning=warning)
                     continue
-                yield Item(source, index, timestamp, frame_bgr=frame.to_ndarray(format="bgr24"))
+                yield Item(source, index, timestamp, frame_bgr=frame.to_ndarray(format="bgr24"), warning=warning)
     except MediaError as error:
         yield Item(source, error=str(error)) if index < 0 else Item(source, index + 1, error=str(error))
         return
