@@ -1,35 +1,47 @@
-"""`creativelens stream INPUT... --server HOST:PORT --out DIR`: the streaming client."""
+"""`creativelens stream INPUT... [--model A --model B | --models brand.json] --out DIR`."""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
-from pathlib import Path
 
 EXIT_ITEM_ERRORS = 1  # the run finished, some inputs were bad (see summary.json)
-EXIT_INCOMPLETE = 3  # the server went away for good; finished results are kept, re-run to resume
+EXIT_INCOMPLETE = 3  # the server (or OCR) went away; finished results are kept, re-run to resume
 
 
 def add_commands(subparsers) -> None:
     parser = subparsers.add_parser(
-        "stream", help="stream stills and video frames through a Triton detector",
+        "stream", help="stream stills and video frames through every detector of a brand on Triton",
         description="Detect objects in stills (any format Pillow/OpenCV reads, sniffed by content) "
-                    "and every Nth video frame, through a Triton server over gRPC streaming. "
-                    "Results go to OUT/detections.jsonl, OUT/csv/part-*.csv (the seeds' columns), "
-                    "OUT/detections.parquet and OUT/summary.json; a re-run with the same --out "
-                    "resumes. Exit code: 0 all done, 1 some inputs were errors, 3 server gone.",
+                    "and every Nth video frame, with every model named (default: every ready "
+                    "detector on the server), each item decoded once, over gRPC streaming. Results "
+                    "go to OUT/detections.jsonl (one record per item, every model), "
+                    "OUT/csv/<model>/part-*.csv (the seeds' columns), OUT/detections.parquet (a row per "
+                    "item and model) and OUT/summary.json; a re-run with the same --out resumes and "
+                    "runs only what is missing (e.g. a model added later). Exit code: 0 all done, "
+                    "1 some inputs were errors, 3 incomplete (server or OCR gone: re-run).",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="files, folders (recursive), globs, or text files listing paths")
     parser.add_argument("--server", default="127.0.0.1:8001", help="Triton gRPC HOST:PORT (default %(default)s)")
     parser.add_argument("--out", required=True, help="results folder (re-use it to resume)")
-    parser.add_argument("--model", help="model name (default: the server's only ready model)")
+    parser.add_argument("--model", action="append", metavar="NAME",
+                        help="a model to run, repeatable (default: the --models file's, else every "
+                             "ready detector on the server)")
+    parser.add_argument("--models", metavar="FILE",
+                        help='a brand file: JSON naming the brand\'s models and its rules, e.g. '
+                             '{"models": ["coco", "acme_logo", "faces"], "only_inside": {"smile": ["face"]}} '
+                             "(see client/README.md)")
     parser.add_argument("--every", type=int, default=10, help="every Nth video frame (default %(default)s)")
-    parser.add_argument("--threshold", type=float, help="score threshold (default 0.85, or the rules file's)")
+    parser.add_argument("--threshold", type=float,
+                        help="score threshold for every model and class (default: each model's own "
+                             "per-class thresholds, else 0.85)")
     parser.add_argument("--rules", metavar="FILE",
-                        help='JSON: {"threshold": .., "per_class": {label: score}, "only_inside": {label: [labels]}}')
-    parser.add_argument("--max-in-flight", type=int, default=16, help="requests awaiting answers (default %(default)s)")
+                        help="JSON rules (same keys as --models files: threshold, per_class, per_model, "
+                             "only_inside, ocr_exclude)")
+    parser.add_argument("--max-in-flight", type=int,
+                        help="requests awaiting answers (default: 16 per model on a GPU server, 2 per model on CPU)")
     parser.add_argument("--workers", type=int, help="decode threads (default min(4, cores))")
     parser.add_argument("--retry-for", type=float, default=120.0, metavar="SECONDS",
                         help="how long to wait for a server that went away (default %(default)s)")
@@ -38,7 +50,10 @@ def add_commands(subparsers) -> None:
                         help="also read each image's text with the OCR sidecar (creativelens ocr serve) at "
                              "this address: into the JSONL record and OUT/ocr.csv")
     parser.add_argument("--ocr-exclude", action="append", metavar="LABEL",
-                        help="labels whose boxes OCR leaves out, repeatable (default: logo, product)")
+                        help="labels (of any model) whose boxes OCR leaves out, repeatable "
+                             "(default: the rules' ocr_exclude, else logo, product)")
+    parser.add_argument("--ocr-concurrency", type=int, default=2,
+                        help="OCR requests in flight beside detection (default %(default)s)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar (default: only on a terminal outside CI)")
     parser.set_defaults(handler=run_stream)
@@ -56,10 +71,15 @@ def run_stream(args) -> int:
 
     if args.every < 1:
         raise UserError("--every must be at least 1")
-    if args.max_in_flight < 1:
+    if args.max_in_flight is not None and args.max_in_flight < 1:
         raise UserError("--max-in-flight must be at least 1")
+    if args.models and args.rules:
+        raise UserError("--models and --rules both hold rules: put the rules in the --models file")
+    if args.ocr_concurrency < 1:
+        raise UserError("--ocr-concurrency must be at least 1")
+    rules = load_rules(args.models or args.rules, args.threshold)
     options = StreamOptions(
-        model=args.model, every=args.every, rules=load_rules(args.rules, args.threshold),
+        models=tuple(args.model or ()), every=args.every, rules=rules,
         max_in_flight=args.max_in_flight, retry_for_s=args.retry_for,
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, progress=args.progress,
     )
@@ -69,19 +89,15 @@ def run_stream(args) -> int:
     if args.ocr:
         from creativelens.client.ocr import DEFAULT_EXCLUDED_LABELS, OcrEnricher
 
-        ocr = OcrEnricher(args.ocr, args.ocr_exclude or DEFAULT_EXCLUDED_LABELS)
+        excluded = args.ocr_exclude or rules.ocr_exclude or DEFAULT_EXCLUDED_LABELS
+        ocr = OcrEnricher(args.ocr, excluded, retry_for_s=args.retry_for, concurrency=args.ocr_concurrency)
         options.enrichers = (ocr,)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # save results, then exit 130
     try:
         summary = stream(args.inputs, args.server, args.out, options)
     finally:
         if ocr is not None:
-            from creativelens.client.ledger import Ledger
-            from creativelens.client.ocr import write_ocr_csv
-
             ocr.close()
-            if Path(args.out).is_dir():  # not when the run failed before creating it
-                write_ocr_csv(Ledger(args.out))
     for line in summary.lines():
         print(line)
     if not summary.complete:

@@ -11,7 +11,7 @@ import queue
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -25,18 +25,23 @@ HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}  # OpenCV scale
 
 @dataclass(frozen=True)
 class Prepared:
+    """One item decoded once and letterboxed once onto each canvas bucket that its models need."""
+
     item: Item
-    boxed: Letterboxed | None = None
+    letterboxed: dict[Canvas, Letterboxed] = field(default_factory=dict)
     image_bgr: np.ndarray | None = None  # the original pixels, kept only for enrichers (OCR)
     error: str | None = None
+    width: int = 0
+    height: int = 0
 
     @property
-    def width(self) -> int:
-        return self.boxed.original_width if self.boxed else 0
+    def boxed(self) -> Letterboxed | None:
+        """The letterboxed image when there is a single canvas set (one model's)."""
+        return next(iter(self.letterboxed.values()), None)
 
-    @property
-    def height(self) -> int:
-        return self.boxed.original_height if self.boxed else 0
+    def boxed_for(self, canvases: Sequence[Canvas]) -> Letterboxed:
+        """The letterboxed image for a model whose canvas buckets are `canvases`."""
+        return self.letterboxed[choose_canvas(self.height, self.width, canvases)]
 
 
 def decode_still(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -76,26 +81,31 @@ def _decode_with_opencv(path: str | Path, max_pixels: int) -> np.ndarray:
     return pixels
 
 
-def prepare(item: Item, canvases: Sequence[Canvas], *, max_pixels: int = DEFAULT_MAX_PIXELS,
-            keep_image: bool = False) -> Prepared:
-    """Decode (stills) and letterbox one item onto the bucket closest to its aspect."""
+def prepare(item: Item, canvas_sets: Sequence[Sequence[Canvas]] | Sequence[Canvas], *,
+            max_pixels: int = DEFAULT_MAX_PIXELS, keep_image: bool = False) -> Prepared:
+    """Decode (stills) one item and letterbox it onto the bucket closest to its aspect in each
+    canvas set (a single set of canvases is one set), each distinct bucket once."""
     if item.error:
         return Prepared(item, error=item.error)
+    if canvas_sets and isinstance(canvas_sets[0], Canvas):
+        canvas_sets = [canvas_sets]
     try:
         image = item.frame_bgr if item.frame_bgr is not None else decode_still(item.source, max_pixels)
         height, width = image.shape[:2]
-        boxed = letterbox(image, choose_canvas(height, width, canvases))
+        chosen = {choose_canvas(height, width, canvases) for canvases in canvas_sets}
+        letterboxed = {canvas: letterbox(image, canvas) for canvas in sorted(chosen)}
     except MediaError as error:
         return Prepared(item, error=str(error))
     except (MemoryError, OSError, ValueError) as error:
         return Prepared(item, error=f"cannot decode: {type(error).__name__}: {error}")
-    return Prepared(item, boxed, image if keep_image else None)
+    return Prepared(item, letterboxed, image if keep_image else None, width=width, height=height)
 
 
 _END = object()
 
 
-def prepared_in_background(items: Iterable[Item], canvases: Sequence[Canvas], *, workers: int,
+def prepared_in_background(items: Iterable[Item], canvas_sets: Sequence[Sequence[Canvas]] | Sequence[Canvas], *,
+                           workers: int,
                            lookahead: int, max_pixels: int = DEFAULT_MAX_PIXELS,
                            keep_image: bool = False) -> Iterator[Prepared]:
     """`prepare` over `items` in `workers` threads, in input order, at most `lookahead` ahead.
@@ -121,7 +131,7 @@ def prepared_in_background(items: Iterable[Item], canvases: Sequence[Canvas], *,
             with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as pool:
                 window: deque = deque()
                 for item in items:
-                    window.append(pool.submit(prepare, item, canvases, max_pixels=max_pixels,
+                    window.append(pool.submit(prepare, item, canvas_sets, max_pixels=max_pixels,
                                               keep_image=keep_image))
                     while len(window) >= max(1, lookahead) or (window and window[0].done()):
                         if not put(window.popleft().result()):

@@ -1,9 +1,15 @@
-"""The resume ledger: `detections.jsonl` itself says which items are finished.
+"""The resume ledger: `detections.jsonl` itself says which (item, model, version) are finished.
 
-Each finished item (success or bad-input error) is one JSON line, appended with a single
-`write` after its result is known. A process killed at any moment (SIGKILL included) leaves
-at most one partial last line; opening the ledger cuts it off, so an item is either recorded
-whole (and skipped by the next run) or not at all (and done again): none lost, none twice.
+Each line is one item's `ItemResult` record (every model that ran on it in that run), appended
+with a single `write` once all its models answered. A process killed at any moment (SIGKILL
+included) leaves at most one partial last line; opening the ledger cuts it off, so a result
+is either recorded whole (and skipped by the next run) or not at all (and done again): none
+lost, none twice. A later run may add lines for the same item: a model added to the brand, a
+model whose version changed, OCR that failed transiently. The current result of (item, model)
+is its last line; the derived outputs (CSV, Parquet, OCR CSV, tracks) read `current()`.
+
+An item whose input is bad (error record) is finished for every model. A line that is not a
+record (damaged by hand) is reported with its line number and its item done again.
 """
 
 from __future__ import annotations
@@ -11,57 +17,130 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
+from creativelens.detections import Detections
 from creativelens.errors import UserError
-from creativelens.formats import item_name
+from creativelens.formats import from_record
+from creativelens.item_result import ItemResult
 
 RESULTS_FILE = "detections.jsonl"
 LOCK_FILE = ".lock"
 
 
-def record_key(record: dict) -> str:
-    return item_name(record.get("source", ""), record.get("frame_index"))
+@dataclass
+class _Done:
+    versions: dict[str, str] = field(default_factory=dict)  # model -> version of its current result
+    bad_input: bool = False
+    ocr_done: bool = False
 
 
 class Ledger:
-    """Keys of the items already in `<out>/detections.jsonl`, after repairing its tail."""
+    """What `<out>/detections.jsonl` holds, after repairing its tail."""
 
     def __init__(self, out_dir: str | Path) -> None:
         self.path = Path(out_dir) / RESULTS_FILE
-        self.done: set[str] = set()
+        self._done: dict[str, _Done] = {}
+        self._current: dict[tuple[str, str], int] = {}  # (key, model) -> line of its current result
+        self._current_ocr: dict[str, int] = {}
         self.records = 0
         self.errors = 0
+        self.bad_lines: list[tuple[int, str]] = []  # (line number, what is wrong)
         self.repaired_bytes = 0
         if self.path.exists():
             self.repaired_bytes = _cut_partial_last_line(self.path)
-            for record in self.iter_records():
-                self.done.add(record_key(record))
-                self.records += 1
-                self.errors += record.get("error") is not None
+            for number, result in self._results(report=True):
+                self._note(number, result)
 
-    def is_done(self, key: str) -> bool:
-        return key in self.done
+    def _note(self, number: int, result: ItemResult) -> None:
+        done = self._done.setdefault(result.key, _Done())
+        self.records += 1
+        if result.error is not None:
+            done.bad_input = True
+            self.errors += 1
+            self._current[(result.key, "")] = number
+        for model in result.models:
+            done.versions[model.model] = model.version
+            self._current[(result.key, model.model)] = number
+        if "ocr_text" in result.extras or ("ocr_error" in result.extras and not result.extras.get("ocr_transient")):
+            done.ocr_done = True
+            self._current_ocr[result.key] = number
+        elif result.extras.get("ocr_transient"):
+            done.ocr_done = False
 
-    def iter_records(self) -> Iterator[dict]:
-        """Every complete record in file order, streamed (memory independent of file size)."""
+    def pending_models(self, key: str, wanted: Mapping[str, str]) -> list[str]:
+        """Which of `wanted` (model -> version) still have to run on the item `key`."""
+        done = self._done.get(key)
+        if done is None:
+            return list(wanted)
+        if done.bad_input:
+            return []
+        return [model for model, version in wanted.items() if done.versions.get(model) != version]
+
+    def needs_ocr(self, key: str) -> bool:
+        done = self._done.get(key)
+        return not (done and (done.bad_input or done.ocr_done))
+
+    def is_finished(self, key: str, wanted: Mapping[str, str], ocr: bool) -> bool:
+        return not self.pending_models(key, wanted) and not (ocr and self.needs_ocr(key))
+
+    def keys(self) -> set[str]:
+        return set(self._done)
+
+    def current(self) -> Iterator[ItemResult]:
+        """Every item's current results in file order, each (item, model) once: a line yields
+        the models whose current result it holds (and its extras, if they are the current OCR)."""
+        for number, result in self._results():
+            if result.error is not None:
+                if self._current.get((result.key, "")) == number:
+                    yield result
+                continue
+            models = tuple(m for m in result.models if self._current.get((result.key, m.model)) == number)
+            current_ocr = self._current_ocr.get(result.key) == number
+            if models or current_ocr:
+                extras = result.extras if current_ocr else {k: v for k, v in result.extras.items()
+                                                            if not k.startswith("ocr_")}
+                yield ItemResult(result.source, result.frame_index, result.timestamp_s, result.width,
+                                 result.height, models, None, extras)
+
+    def awaiting_ocr(self) -> set[str]:
+        """Items whose detections are recorded but whose text is not (OCR failed transiently)."""
+        return {key for key, done in self._done.items() if done.versions and not done.bad_input and not done.ocr_done}
+
+    def recorded(self, keys: set[str]) -> dict[str, ItemResult]:
+        """The current results of these items, each merged over its lines (one pass)."""
+        merged: dict[str, ItemResult] = {}
+        for result in self.current():
+            if result.key in keys:
+                earlier = merged.get(result.key)
+                merged[result.key] = result if earlier is None else earlier.with_models(earlier.models + result.models)
+        return merged
+
+    def _results(self, report: bool = False) -> Iterator[tuple[int, ItemResult]]:
+        """(line number, result) of every line that is a record, streamed; others are reported."""
         if not self.path.exists():
             return
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                line = line.strip()
-                if line:
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a line damaged by hand; its item is done again
+        with open(self.path, "rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                line = raw.strip()
+                if not line:
+                    continue
+                try:
+                    yield number, from_record(json.loads(line))
+                except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
+                    if report:
+                        self.bad_lines.append((number, str(error)[:200]))
 
 
 def lock_results(out_dir: str | Path) -> int:
     """Hold `<out>/.lock` (released when the process exits, however it exits): two runs
     appending to one ledger would do items twice. Returns the descriptor to close when done."""
-    fd = os.open(Path(out_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(Path(out_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise UserError(f"cannot write to the results folder {out_dir}: {error.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -92,3 +171,9 @@ def _cut_partial_last_line(path: Path) -> int:
             handle.flush()
             os.fsync(handle.fileno())
     return size - keep
+
+
+def read_detections(out_dir: str | Path, model: str) -> dict[str, Detections]:
+    """The current detections of one model in a results folder, by item key."""
+    return {result.key: found.detections for result in Ledger(out_dir).current()
+            if (found := result.model(model)) is not None and found.error is None}

@@ -1,66 +1,70 @@
 """Text in each still or frame, read by the OCR sidecar outside the logo and product boxes.
 
-`OcrEnricher` plugs into the stream as an enricher: the detector's boxes of the excluded
-labels become Tesseract exclusion regions, the text lands in the image's JSONL record
-(`ocr_text`, `ocr_words`, or `ocr_error`), and `write_ocr_csv` derives `ocr.csv` from the JSONL.
+`OcrEnricher` plugs into the stream as an enricher: boxes of the excluded labels, from
+whichever model found them, become Tesseract exclusion regions, and the text lands in the
+item's record (`ocr_text`, `ocr_words`, or `ocr_error`). The stream calls it from several
+threads at once (one channel, thread-safe), so OCR overlaps detection. A failure that says
+"not now" (sidecar down, overloaded, deadline) is retried with backoff while the sidecar has
+been failing for less than `retry_for_s`; past that, items fail fast with
+`ocr_transient: true`, which the ledger treats as unfinished, so a re-run reads their text
+without inferring their detections again.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import replace
-from pathlib import Path
-from typing import Iterable
+import threading
+import time
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from creativelens.client.ledger import Ledger
-from creativelens.client.sinks import write_atomic
 from creativelens.detections import Detections
 from creativelens.errors import UserError
-from creativelens.formats import OCR_CSV_COLUMNS, from_record, to_ocr_csv_row
+from creativelens.item_result import ItemResult
 from creativelens.ocr_service.client import OcrClient, exclusion_boxes
 from creativelens.ocr_service.failures import OcrFailure
 
-OCR_CSV_FILE = "ocr.csv"
 DEFAULT_EXCLUDED_LABELS = ("logo", "product")
+TRANSIENT_CODES = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "CANCELLED"}
 
 
 class OcrEnricher:
     def __init__(self, address: str, excluded_labels: Iterable[str] = DEFAULT_EXCLUDED_LABELS,
-                 timeout_s: float = 60.0, ready_timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0, ready_timeout_s: float = 60.0, retry_for_s: float = 60.0,
+                 concurrency: int = 2, client: OcrClient | None = None) -> None:
         self.excluded_labels = tuple(excluded_labels)
         self.timeout_s = timeout_s
-        self.client = OcrClient(address)
+        self.retry_for_s = retry_for_s
+        self.concurrency = max(1, concurrency)
+        self.client = client or OcrClient(address)
+        self._failing_since: float | None = None
+        self._lock = threading.Lock()
         try:
             self.client.wait_ready(timeout=ready_timeout_s)
         except OcrFailure as failure:
             self.client.close()
             raise UserError(f"--ocr {address}: {failure}") from None
 
-    def __call__(self, detections: Detections, image_bgr: np.ndarray) -> Detections:
-        try:
-            result = self.client.recognise(image_bgr, exclusion_boxes(detections, self.excluded_labels),
-                                           timeout=self.timeout_s)
-            fields = result.to_record_fields()
-        except OcrFailure as failure:
-            fields = {"ocr_error": str(failure)}
-        return replace(detections, data={**detections.data, **fields})
+    def __call__(self, result: ItemResult, image_bgr: np.ndarray, detections: Sequence[Detections]) -> ItemResult:
+        boxes = [box for det in detections for box in exclusion_boxes(det, self.excluded_labels)]
+        delay = 0.5
+        while True:
+            try:
+                answer = self.client.recognise(image_bgr, boxes, timeout=self.timeout_s)
+            except OcrFailure as failure:
+                if failure.code not in TRANSIENT_CODES:
+                    return result.with_extras(ocr_error=str(failure))
+                with self._lock:
+                    self._failing_since = self._failing_since or time.monotonic()
+                    give_up = time.monotonic() + delay - self._failing_since > self.retry_for_s
+                if give_up:
+                    return result.with_extras(ocr_error=str(failure), ocr_transient=True)
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+                continue
+            with self._lock:
+                self._failing_since = None
+            return result.with_extras(**answer.to_record_fields())
 
     def close(self) -> None:
         self.client.close()
-
-
-def write_ocr_csv(ledger: Ledger) -> Path:
-    """`ocr.csv` (file_name, ocr_text, ocr_words as JSON) from every OCR'd record in the ledger."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=OCR_CSV_COLUMNS)
-    writer.writeheader()
-    for record in ledger.iter_records():
-        row = to_ocr_csv_row(from_record(record))
-        if row is not None:
-            writer.writerow(row)
-    path = ledger.path.parent / OCR_CSV_FILE
-    write_atomic(path, buffer.getvalue().encode())
-    return path

@@ -1,8 +1,11 @@
-"""Where results go: JSONL (the ledger), the seeds' CSV in chunks, Parquet, summary.json.
+"""Where results go: the JSONL ledger, and the outputs derived from it after every run.
 
-The CSV chunks and the Parquet file are pure functions of `detections.jsonl` (chunk k holds
-its successful records 200k .. 200k+199 in file order), written to a temporary name and
-renamed, so after any crash a re-run rebuilds exactly what is missing.
+`JsonlSink` appends each finished item as it completes. The derived outputs are pure functions
+of the ledger's current results, rebuilt at the end of every run (interrupted runs included)
+through one method, `add(result)`, by `write_derived_outputs`: the seeds' CSV per model in
+chunks of 200 (`csv/<model>/part-NNNNN.csv`), `detections.parquet` (one row per item and
+model), `ocr.csv`. Each file is written to a temporary name and renamed, so after any crash a
+re-run rebuilds exactly what the ledger holds.
 """
 
 from __future__ import annotations
@@ -11,18 +14,20 @@ import csv
 import io
 import json
 import os
+import shutil
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Protocol
 
-from creativelens.formats import SEED_CSV_COLUMNS, from_record, to_seed_csv_row
-from creativelens.client.ledger import RESULTS_FILE
+from creativelens.client.ledger import RESULTS_FILE, Ledger
+from creativelens.formats import (OCR_CSV_COLUMNS, SEED_CSV_COLUMNS, parquet_schema, to_ocr_csv_row,
+                                  to_parquet_rows, to_record, to_seed_csv_row)
+from creativelens.item_result import ItemResult
 
 CSV_DIR = "csv"
 PARQUET_FILE = "detections.parquet"
+OCR_CSV_FILE = "ocr.csv"
 SUMMARY_FILE = "summary.json"
-RECORD_COLUMNS = ("source", "frame_index", "timestamp_s", "width", "height", "model",
-                  "detections", "error", "latency_ms")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -47,8 +52,8 @@ class JsonlSink:
         self._sync_every_s = sync_every_s
         self._synced_at = time.monotonic()
 
-    def write(self, record: dict) -> None:
-        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    def write(self, result: ItemResult) -> None:
+        line = (json.dumps(to_record(result), separators=(",", ":")) + "\n").encode()
         written = os.write(self._fd, line)
         if written != len(line):  # never seen on a local disk; finish the line rather than lose it
             os.write(self._fd, line[written:])
@@ -63,82 +68,119 @@ class JsonlSink:
             self._fd = -1
 
 
-class CsvChunkSink:
-    """The seeds' CSV columns, `chunk_size` successful records per file `csv/part-NNNNN.csv`."""
+class DerivedSink(Protocol):
+    def add(self, result: ItemResult) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SeedCsvSink:
+    """The seeds' CSV columns per model, `chunk_size` successful results per file."""
 
     def __init__(self, out_dir: Path, chunk_size: int = 200) -> None:
         self.folder = out_dir / CSV_DIR
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.chunk_size = chunk_size
-        self._rows: list[dict] = []
-        self._chunk = 0
+        self._rows: dict[str, list[dict]] = {}
+        self._chunks: dict[str, int] = {}
+        self._staging = out_dir / f".{CSV_DIR}.tmp-{os.getpid()}"
+        shutil.rmtree(self._staging, ignore_errors=True)
 
-    def chunk_path(self, index: int) -> Path:
-        return self.folder / f"part-{index:05d}.csv"
-
-    def restore(self, records: Iterable[dict]) -> None:
-        """Catch up with existing records: write missing full chunks, keep the partial tail."""
-        for record in records:
-            if record.get("error") is None:
-                self._rows.append(to_seed_csv_row(from_record(record)))
-                if len(self._rows) == self.chunk_size:
-                    if not self.chunk_path(self._chunk).exists():
-                        self._flush()
-                    self._rows, self._chunk = [], self._chunk + 1
-
-    def write(self, record: dict) -> None:
-        if record.get("error") is not None:
-            return
-        self._rows.append(to_seed_csv_row(from_record(record)))
-        if len(self._rows) == self.chunk_size:
-            self._flush()
-            self._rows, self._chunk = [], self._chunk + 1
+    def add(self, result: ItemResult) -> None:
+        for model in result.models:
+            if model.error is None:
+                rows = self._rows.setdefault(model.model, [])
+                rows.append(to_seed_csv_row(model.detections))
+                if len(rows) == self.chunk_size:
+                    self._flush(model.model)
 
     def close(self) -> None:
-        if self._rows:
-            self._flush()
+        for model in list(self._rows):
+            if self._rows[model]:
+                self._flush(model)
+        self._staging.mkdir(parents=True, exist_ok=True)
+        old = self.folder.with_name(f".{CSV_DIR}.old-{os.getpid()}")
+        if self.folder.exists():
+            os.replace(self.folder, old)
+        os.replace(self._staging, self.folder)
+        shutil.rmtree(old, ignore_errors=True)
 
-    def _flush(self) -> None:
+    def _flush(self, model: str) -> None:
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=SEED_CSV_COLUMNS)
         writer.writeheader()
-        writer.writerows(self._rows)
-        write_atomic(self.chunk_path(self._chunk), text.getvalue().encode())
+        writer.writerows(self._rows[model])
+        folder = self._staging / model
+        folder.mkdir(parents=True, exist_ok=True)
+        chunk = self._chunks.get(model, 0)
+        (folder / f"part-{chunk:05d}.csv").write_bytes(text.getvalue().encode())
+        self._rows[model], self._chunks[model] = [], chunk + 1
 
 
-def parquet_schema():
-    import pyarrow as pa
+class ParquetSink:
+    """`detections.parquet`: one row per (item, model), the schema of `formats.parquet_schema`."""
 
-    detection = pa.struct([("class_id", pa.int32()), ("label", pa.string()),
-                           ("score", pa.float32()), ("box", pa.list_(pa.float32(), 4))])
-    return pa.schema([
-        ("source", pa.string()), ("frame_index", pa.int64()), ("timestamp_s", pa.float64()),
-        ("width", pa.int32()), ("height", pa.int32()), ("model", pa.string()),
-        ("detections", pa.list_(detection)), ("error", pa.string()), ("latency_ms", pa.float64()),
-        ("extra", pa.string()),  # JSON of any further fields (e.g. OCR), null when none
-    ])
+    def __init__(self, path: Path, batch_rows: int = 2000) -> None:
+        import pyarrow.parquet as pq
+
+        self.path, self.batch_rows, self.rows = path, batch_rows, 0
+        self._temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        self._writer = pq.ParquetWriter(self._temporary, parquet_schema())
+        self._batch: list[dict] = []
+
+    def add(self, result: ItemResult) -> None:
+        self._batch.extend(to_parquet_rows(result))
+        if len(self._batch) >= self.batch_rows:
+            self._write()
+
+    def close(self) -> None:
+        if self._batch or not self.rows:
+            self._write()
+        self._writer.close()
+        os.replace(self._temporary, self.path)
+
+    def _write(self) -> None:
+        import pyarrow as pa
+
+        self._writer.write_table(pa.Table.from_pylist(self._batch, parquet_schema()))
+        self.rows += len(self._batch)
+        self._batch = []
 
 
-def write_parquet(records: Iterable[dict], path: Path, batch_rows: int = 2000) -> int:
-    """Stream records into one Parquet file (atomic rename); returns the row count."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class OcrCsvSink:
+    """`ocr.csv` (file_name, ocr_text, ocr_words as JSON) of every item whose text was read."""
 
-    schema = parquet_schema()
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    rows = 0
-    with pq.ParquetWriter(temporary, schema) as writer:
-        batch: list[dict] = []
-        for record in records:
-            row = {name: record.get(name) for name in RECORD_COLUMNS}
-            extra = {k: v for k, v in record.items() if k not in RECORD_COLUMNS}
-            row["extra"] = json.dumps(extra) if extra else None
-            batch.append(row)
-            if len(batch) == batch_rows:
-                writer.write_table(pa.Table.from_pylist(batch, schema))
-                rows, batch = rows + len(batch), []
-        if batch or not rows:
-            writer.write_table(pa.Table.from_pylist(batch, schema))
-            rows += len(batch)
-    os.replace(temporary, path)
-    return rows
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._text = io.StringIO()
+        self._writer = csv.DictWriter(self._text, fieldnames=OCR_CSV_COLUMNS)
+        self._writer.writeheader()
+        self.rows = 0
+
+    def add(self, result: ItemResult) -> None:
+        row = to_ocr_csv_row(result)
+        if row is not None:
+            self._writer.writerow(row)
+            self.rows += 1
+
+    def close(self) -> None:
+        if self.rows or self.path.exists():
+            write_atomic(self.path, self._text.getvalue().encode())
+
+
+def derived_sinks(out_dir: Path, csv_chunk_size: int = 200) -> list:
+    return [SeedCsvSink(out_dir, csv_chunk_size), ParquetSink(out_dir / PARQUET_FILE),
+            OcrCsvSink(out_dir / OCR_CSV_FILE)]
+
+
+def write_derived_outputs(ledger: Ledger, sinks: Iterable[DerivedSink]) -> int:
+    """Feed the ledger's current results to every sink once, then close them; returns how many
+    results (item lines) there were."""
+    sinks = list(sinks)
+    count = 0
+    for result in ledger.current():
+        count += 1
+        for sink in sinks:
+            sink.add(result)
+    for sink in sinks:
+        sink.close()
+    return count

@@ -1,188 +1,312 @@
-"""The streaming pipeline: inputs → decode/letterbox → Triton → rules → sinks, resumable.
+"""The labelling run: inputs → every model of the brand → enrichers → sinks, incremental.
 
     summary = stream(["ads/", "spots/*.mp4"], "127.0.0.1:8001", "results/")
 
-Three kinds of thread meet here: the item source and decode pool (background, bounded
-lookahead), the caller's thread sending requests (bounded in flight), and a writer that turns
-answers into records (boxes back in original pixels, thresholds and rules, optional enrichers
-such as OCR) and appends them to the sinks. `summary.json` in `out_dir` describes the run.
+The analysis itself (decode once, fan out to every model, rules across models) is
+`pipeline.Analysis`; this module adds what makes it a resumable run over a results folder:
+the ledger (which (item, model, version) are done: only what is missing runs, so adding a
+model to a finished folder infers only that model), the settings check (`run.json`),
+enrichers such as OCR run concurrently beside detection, the JSONL ledger written as results
+complete, the derived outputs rebuilt at the end, and `summary.json`.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import sys
-import threading
 import time
-from array import array
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from creativelens.canvas import to_original
-from creativelens.client.decode import Prepared, prepared_in_background
 from creativelens.client.ledger import Ledger, lock_results
+from creativelens.client.pipeline import Analysed, Analysis, AnalysisOptions
 from creativelens.client.rules import Rules
-from creativelens.client.sinks import (CSV_DIR, PARQUET_FILE, SUMMARY_FILE, CsvChunkSink, JsonlSink,
-                                       write_json_atomic, write_parquet)
-from creativelens.client.sources import DEFAULT_MAX_PIXELS, Item, iter_items
-from creativelens.client.transport import (Answer, DetectorStream, ModelInfo, ServerUnavailable, fetch_model_info,
-                                           wait_for_server)
+from creativelens.client.run_settings import check_and_record
+from creativelens.client.served_models import ServedModel, fetch_served_models
+from creativelens.client.sinks import CSV_DIR, PARQUET_FILE, SUMMARY_FILE, JsonlSink, derived_sinks, \
+    write_derived_outputs, write_json_atomic
+from creativelens.client.sources import DEFAULT_MAX_PIXELS, iter_items
+from creativelens.client.transport import ServerUnavailable, wait_for_server
 from creativelens.detections import Detections
-from creativelens.formats import to_record
+from creativelens.errors import UserError
+from creativelens.item_result import ItemResult
 
-# An enricher adds to one image's detections, given its original BGR pixels (e.g. OCR text
-# outside logo boxes, in `Detections.data`); it runs in the writer thread.
-Enricher = Callable[[Detections, np.ndarray], Detections]
-RANDOM_WEIGHTS_BANNER = ("!!! The served model has RANDOM WEIGHTS: its detections are meaningless "
+# An enricher adds to one item's result, given its original BGR pixels and every detection
+# known for it (this run's and those already recorded), e.g. OCR text outside logo boxes. It
+# may be called from several threads at once; `concurrency` says how many (default 1).
+Enricher = Callable[[ItemResult, np.ndarray, Sequence[Detections]], ItemResult]
+RANDOM_WEIGHTS_BANNER = ("!!! {models}: RANDOM WEIGHTS: detections are meaningless "
                          "(plumbing and speed only) !!!")
 MAX_ERROR_EXAMPLES = 20
 
 
 @dataclass
 class StreamOptions:
-    model: str | None = None  # None: the only ready model on the server
+    models: Sequence[str] = ()  # empty: the rules' brand models, else every ready detector
     every: int = 10  # every Nth video frame, as in the seeds
     rules: Rules = field(default_factory=Rules)
     workers: int = max(1, min(4, os.cpu_count() or 1))
-    max_in_flight: int = 16
+    max_in_flight: int | None = None  # None: from the server (16 per model on GPU, 2 on CPU)
     retry_for_s: float = 120.0
     stall_timeout_s: float = 600.0  # no answer for this long while requests wait: reconnect
     max_pixels: int = DEFAULT_MAX_PIXELS
     csv_chunk_size: int = 200
     progress: bool | None = None  # None: a bar on a terminal, none in CI or when piped
     enrichers: Sequence[Enricher] = ()
+    client_kwargs: dict = field(default_factory=dict)  # tritonclient connection options (TLS)
     log: Callable[[str], None] = field(default=lambda message: print(message, file=sys.stderr))
+
+    @property
+    def model(self) -> str | None:
+        return self.models[0] if len(self.models) == 1 else None
+
+    def sampling(self) -> dict:
+        return {"every": self.every}
+
+
+@dataclass
+class ModelSummary:
+    version: str = ""
+    random_weights: bool = False
+    inferred: int = 0
+    errors: int = 0
+    detections: int = 0
+    latency_ms: dict = field(default_factory=dict)
+    triton: dict = field(default_factory=dict)
 
 
 @dataclass
 class Summary:
     server: str
-    model: str = ""
-    random_weights: bool = False
+    models: dict[str, ModelSummary] = field(default_factory=dict)
+    random_weights: bool = False  # any model
     complete: bool = False
     failure: str | None = None
-    items_done: int = 0  # records written by this run (successes + errors)
-    inferred: int = 0
+    items_done: int = 0  # results written by this run (successes + errors)
+    inferences: int = 0  # item x model requests answered in this run
     stills: int = 0
     frames: int = 0
-    errors: int = 0
-    detections: int = 0  # kept after thresholds and rules, over this run's images
+    errors: int = 0  # bad inputs
+    detections: int = 0  # kept after thresholds and rules, over this run's items and models
+    ocr_failures: int = 0  # items whose OCR failed transiently: re-run to complete them
     error_examples: list = field(default_factory=list)
     skipped_already_done: int = 0
+    ledger_lines_skipped: list = field(default_factory=list)
     records_total: int = 0
     wall_s: float = 0.0
-    images_per_s: float = 0.0
-    latency_ms: dict = field(default_factory=dict)
+    items_per_s: float = 0.0
+    inferences_per_s: float = 0.0
     reconnects: int = 0
-    triton: dict = field(default_factory=dict)
-    threshold: float = 0.0
-    every: int = 0
+    settings: dict = field(default_factory=dict)  # as recorded in run.json: every record's
     outputs: dict = field(default_factory=dict)
 
+    @property
+    def model(self) -> str:
+        return ",".join(self.models)
+
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        values = dict(self.__dict__)
+        values["models"] = {name: dict(model.__dict__) for name, model in self.models.items()}
+        return values
 
     def lines(self) -> list[str]:
         state = "complete" if self.complete else f"INCOMPLETE: {self.failure}"
         lines = [
             f"run {state}",
             f"  {self.items_done} items this run ({self.stills} stills, {self.frames} video frames, "
-            f"{self.errors} errors); {self.skipped_already_done} skipped as already done",
-            f"  {self.detections} detections kept (score >= {self.threshold:g} and the rules)",
-            f"  {self.inferred} images in {self.wall_s:.1f} s = {self.images_per_s:.2f} images/s; "
-            f"latency p50 {self.latency_ms.get('p50', 0):.0f} ms, p95 {self.latency_ms.get('p95', 0):.0f} ms",
+            f"{self.errors} bad inputs); {self.skipped_already_done} skipped as already done",
+            f"  {self.inferences} inferences ({len(self.models)} models) in {self.wall_s:.1f} s = "
+            f"{self.items_per_s:.2f} items/s, {self.inferences_per_s:.2f} inferences/s",
         ]
-        if self.triton.get("execution_count"):
-            lines.append(f"  Triton: {self.triton['inference_count']} inferences in "
-                         f"{self.triton['execution_count']} executions "
-                         f"(average batch {self.triton['average_batch_size']:.2f})")
+        for name, model in self.models.items():
+            batch = model.triton.get("average_batch_size")
+            lines.append(f"  {name} ({model.version}): {model.inferred} images, {model.detections} detections kept, "
+                         f"{model.errors} server errors, p50 {model.latency_ms.get('p50', 0):.0f} ms"
+                         + (f", Triton average batch {batch:.2f}" if batch else ""))
+        if self.ocr_failures:
+            lines.append(f"  OCR failed transiently on {self.ocr_failures} items: re-run to read their text")
+        for number, problem in self.ledger_lines_skipped[:3]:
+            lines.append(f"  ledger line {number} is not a record ({problem}): skipped, its item done again")
         for example in self.error_examples[:5]:
             lines.append(f"  error: {example['item']}: {example['error']}")
         if self.errors > 5:
             lines.append(f"  ... {self.errors - 5} more errors in detections.jsonl (\"error\" field)")
-        lines.append(f"  results: {self.outputs.get('jsonl')} (+ {CSV_DIR}/, {PARQUET_FILE}, {SUMMARY_FILE})")
+        lines.append(f"  results: {self.outputs.get('jsonl')} (+ {CSV_DIR}/<model>/, {PARQUET_FILE}, {SUMMARY_FILE})")
         return lines
 
 
-class _RecordWriter(threading.Thread):
-    """Turns answers into records and appends them to the sinks, off the gRPC thread."""
+def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
+           options: StreamOptions | None = None) -> Summary:
+    """Analyse every still and every Nth frame of `inputs` with every model; resumable and
+    incremental in `out_dir`.
 
-    _END = object()
+    Returns the summary (also in `<out_dir>/summary.json`). The run is cut short, with every
+    finished result kept, when the server is gone for longer than `retry_for_s`
+    (`summary.failure` says so) or on KeyboardInterrupt (re-raised after saving).
+    """
+    options = options or StreamOptions()
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the results folder {out_dir}: {error.strerror}") from None
+    wait_for_server(server_url, options.retry_for_s, options.log, options.client_kwargs)
+    models = fetch_served_models(server_url, list(options.models) or list(options.rules.models) or None,
+                                 client_kwargs=options.client_kwargs)
+    random = [model.name for model in models if model.metadata.random_weights]
+    if random:
+        options.log(RANDOM_WEIGHTS_BANNER.format(models=", ".join(random)))
+    lock = lock_results(out_dir)
+    try:
+        return _Run(inputs, server_url, out_dir, options, models).run()
+    finally:
+        os.close(lock)
 
-    def __init__(self, info: ModelInfo, options: StreamOptions, jsonl: JsonlSink, csv: CsvChunkSink,
-                 summary: Summary, progress) -> None:
-        super().__init__(name="records", daemon=True)
-        self.info, self.options, self.jsonl, self.csv = info, options, jsonl, csv
-        self.summary, self.progress = summary, progress
-        # Bounded: when enrichers (OCR) are slower than the detector, answers wait in gRPC's
-        # flow-controlled buffers instead of piling up here with their original images.
-        self.answers: queue.Queue = queue.Queue(maxsize=2 * options.max_in_flight)
-        self.latencies = array("d")
-        self.failure: BaseException | None = None
 
-    def put(self, answer: Answer) -> None:
-        self.answers.put(answer)
+class _Run:
+    def __init__(self, inputs, server_url: str, out_dir: Path, options: StreamOptions,
+                 models: list[ServedModel]) -> None:
+        self.inputs, self.server_url, self.out_dir, self.options, self.models = inputs, server_url, out_dir, options, models
+        self.ledger = Ledger(out_dir)
+        self.wanted = {model.name: model.version for model in models}
+        settings = check_and_record(out_dir, options.sampling(), options.rules.to_dict(), {
+            model.name: {"version": model.version, "thresholds": model.metadata.thresholds} for model in models})
+        self.summary = Summary(server=server_url, random_weights=any(m.metadata.random_weights for m in models),
+                               settings=settings, ledger_lines_skipped=self.ledger.bad_lines[:MAX_ERROR_EXAMPLES])
+        for model in models:
+            self.summary.models[model.name] = ModelSummary(model.version, model.metadata.random_weights)
+        self.summary.outputs = {"jsonl": str(self.ledger.path), "csv_dir": str(out_dir / CSV_DIR),
+                                "parquet": str(out_dir / PARQUET_FILE), "summary": str(out_dir / SUMMARY_FILE)}
+        self.enrich = bool(options.enrichers)
+        self.recorded = self.ledger.recorded(self.ledger.awaiting_ocr()) if self.enrich else {}
 
-    def finish(self) -> None:
-        self.answers.put(self._END)
-        self.join()
-        if self.failure is not None:
-            raise self.failure
+    def run(self) -> Summary:
+        options, ledger, summary = self.options, self.ledger, self.summary
+        if ledger.repaired_bytes:
+            options.log(f"resuming: cut {ledger.repaired_bytes} bytes of an interrupted last record")
+        for number, problem in ledger.bad_lines[:3]:
+            options.log(f"ledger {ledger.path} line {number} is not a record ({problem}): skipped, its item is done again")
+        if ledger.records:
+            options.log(f"resuming: {ledger.records} results already in {ledger.path}")
+        progress = _progress_bar(options.progress)
+        analysis = Analysis(self.server_url, self.models, AnalysisOptions(
+            rules=options.rules, workers=options.workers, max_in_flight=options.max_in_flight,
+            retry_for_s=options.retry_for_s, stall_timeout_s=options.stall_timeout_s,
+            max_pixels=options.max_pixels, keep_images=self.enrich, client_kwargs=options.client_kwargs),
+            on_retry=progress.write if progress is not None else options.log)
+        jsonl = JsonlSink(self.out_dir)
+        skipped = [0]
 
-    def run(self) -> None:
-        while (answer := self.answers.get()) is not self._END:
-            if self.failure is None:
-                try:
-                    self._write(answer)
-                except BaseException as error:  # re-raised by finish(); stop writing
-                    self.failure = error
+        def is_done(key: str) -> bool:
+            return ledger.is_finished(key, self.wanted, self.enrich)
 
-    def _write(self, answer: Answer) -> None:
-        prepared: Prepared = answer.payload
-        item = prepared.item
+        def on_skip(item) -> None:
+            skipped[0] += 1
+
+        counters_before = _triton_counters(self.server_url, self.wanted, options.client_kwargs)
+        started = time.monotonic()
+        interrupted: BaseException | None = None
+        concurrency = max([getattr(e, "concurrency", 1) for e in options.enrichers] or [1])
+        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="enrich") if self.enrich else None
+        waiting: deque[Future] = deque()
+        try:
+            items = iter_items(self.inputs, every=options.every, max_pixels=options.max_pixels,
+                               is_done=is_done, on_skip=on_skip)
+            for analysed in analysis.run(items, lambda item: ledger.pending_models(item.key, self.wanted)):
+                if pool is None:
+                    self._write(jsonl, analysed.result, progress)
+                    continue
+                waiting.append(pool.submit(self._enriched, analysed))
+                while waiting and (waiting[0].done() or len(waiting) >= 2 * concurrency):
+                    self._write(jsonl, waiting.popleft().result(), progress)
+                if progress is not None:
+                    progress.set_postfix(in_flight=analysis.in_flight, errors=summary.errors,
+                                         skipped=skipped[0], refresh=False)
+            while waiting:
+                self._write(jsonl, waiting.popleft().result(), progress)
+            summary.complete = not summary.ocr_failures
+            if summary.ocr_failures:
+                summary.failure = f"OCR failed transiently on {summary.ocr_failures} items"
+        except ServerUnavailable as error:
+            summary.failure = str(error)
+        except BaseException as error:
+            interrupted = error
+            summary.failure = f"interrupted ({type(error).__name__})"
+        finally:
+            if pool is not None:
+                for future in waiting:
+                    future.cancel()
+                pool.shutdown(wait=True)
+                for future in waiting:  # finished enrichments are kept, the rest are done again
+                    if future.done() and not future.cancelled() and future.exception() is None:
+                        self._write(jsonl, future.result(), progress)
+            summary.wall_s = round(time.monotonic() - started, 3)
+            jsonl.close()
+            if progress is not None:
+                progress.close()
+            self._finish(analysis, skipped[0], counters_before, interrupted is None)
+        if interrupted is not None:
+            raise interrupted
+        return summary
+
+    def _enriched(self, analysed: Analysed) -> ItemResult:
+        result = analysed.result
+        if result.error is not None or analysed.image_bgr is None:
+            return result
+        earlier = self.recorded.get(result.key)
+        known = result.detections() + (earlier.detections() if earlier else [])
+        for enrich in self.options.enrichers:
+            result = enrich(result, analysed.image_bgr, known)
+        return result
+
+    def _write(self, jsonl: JsonlSink, result: ItemResult, progress) -> None:
         summary = self.summary
-        if answer.error:
-            record = to_record(Detections.empty(**_provenance(item, prepared, self.info.name)),
-                               error=answer.error)
+        jsonl.write(result)
+        summary.items_done += 1
+        if result.error is not None:
             summary.errors += 1
             if len(summary.error_examples) < MAX_ERROR_EXAMPLES:
-                summary.error_examples.append({"item": item.key, "error": answer.error})
+                summary.error_examples.append({"item": result.key, "error": result.error})
         else:
-            detections = self._detections(answer, prepared)
-            record = to_record(detections)
-            summary.inferred += 1
-            summary.detections += len(detections)
-            summary.frames += item.frame_index is not None
-            summary.stills += item.frame_index is None
-            self.latencies.append(answer.latency_ms)
-        record["latency_ms"] = answer.latency_ms
-        self.jsonl.write(record)
-        self.csv.write(record)
-        summary.items_done += 1
-        if self.progress is not None:
-            self.progress.update(1)
+            summary.frames += result.frame_index is not None
+            summary.stills += result.frame_index is None
+        summary.ocr_failures += bool(result.extras.get("ocr_transient"))
+        for model in result.models:
+            counts = summary.models[model.model]
+            summary.inferences += 1
+            if model.error is not None:
+                counts.errors += 1
+                if len(summary.error_examples) < MAX_ERROR_EXAMPLES:
+                    summary.error_examples.append({"item": result.key, "model": model.model, "error": model.error})
+            else:
+                counts.inferred += 1
+                counts.detections += len(model.detections)
+                summary.detections += len(model.detections)
+        if progress is not None:
+            progress.update(1)
 
-    def _detections(self, answer: Answer, prepared: Prepared) -> Detections:
-        names = self.info.class_names
-        class_ids = answer.classes.astype(np.int32)
-        detections = Detections(
-            to_original(answer.boxes, prepared.boxed), answer.scores, class_ids,
-            tuple(names[c] if 0 <= c < len(names) else str(c) for c in class_ids),
-            **_provenance(prepared.item, prepared, self.info.name),
-        )
-        detections = self.options.rules.apply(detections)
-        for enrich in self.options.enrichers:
-            detections = enrich(detections, prepared.image_bgr)
-        return detections
-
-
-def _provenance(item: Item, prepared: Prepared, model: str) -> dict:
-    return dict(source=item.source, frame_index=item.frame_index, timestamp_s=item.timestamp_s,
-                width=prepared.width, height=prepared.height, model=model)
+    def _finish(self, analysis: Analysis, skipped: int, counters_before: dict, healthy: bool) -> None:
+        summary = self.summary
+        summary.skipped_already_done = skipped
+        summary.reconnects = analysis.reconnects
+        if summary.wall_s:
+            summary.items_per_s = round(summary.items_done / summary.wall_s, 3)
+            summary.inferences_per_s = round(summary.inferences / summary.wall_s, 3)
+        for name, counts in summary.models.items():
+            counts.latency_ms = _latency_percentiles(analysis.latencies[name])
+        if healthy:
+            after = _triton_counters(self.server_url, self.wanted, self.options.client_kwargs)
+            for name, counts in summary.models.items():
+                counts.triton = _batch_statistics(counters_before.get(name, {}), after.get(name, {}),
+                                                  reconnected=analysis.reconnects > 0)
+        summary.records_total = write_derived_outputs(Ledger(self.out_dir),
+                                                      derived_sinks(self.out_dir, self.options.csv_chunk_size))
+        write_json_atomic(self.out_dir / SUMMARY_FILE, summary.to_dict())
 
 
 def _progress_bar(enabled: bool | None):
@@ -196,26 +320,31 @@ def _progress_bar(enabled: bool | None):
 
     # shutil falls back to 80x24 where a terminal reports 0x0 (tqdm would then draw nothing)
     size = shutil.get_terminal_size()
-    return tqdm(unit="img", desc="streaming", file=sys.stderr, ncols=size.columns, nrows=size.lines)
+    return tqdm(unit="item", desc="streaming", file=sys.stderr, ncols=size.columns, nrows=size.lines)
 
 
-def _triton_counters(url: str, model: str) -> dict:
+def _triton_counters(url: str, models: Iterable[str], client_kwargs: dict) -> dict[str, dict]:
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
 
     from creativelens.serve.tritonserver import read_model_statistics
 
-    client = grpcclient.InferenceServerClient(url)
+    client = grpcclient.InferenceServerClient(url, **client_kwargs)
+    counters = {}
     try:
-        stats = read_model_statistics(client, model).get(model)
-    except InferenceServerException:
-        return {}
+        for model in models:
+            try:
+                stats = read_model_statistics(client, model).get(model)
+            except InferenceServerException:
+                continue
+            if stats:
+                counters[model] = {"inference_count": stats.inference_count, "execution_count": stats.execution_count}
     finally:
         client.close()
-    return {"inference_count": stats.inference_count, "execution_count": stats.execution_count} if stats else {}
+    return counters
 
 
-def _latency_percentiles(latencies: array) -> dict:
+def _latency_percentiles(latencies) -> dict:
     if not latencies:
         return {}
     values = np.frombuffer(latencies, np.float64)
@@ -236,105 +365,3 @@ def _batch_statistics(before: dict, after: dict, reconnected: bool) -> dict:
     executions = counts.get("execution_count", 0)
     counts["average_batch_size"] = round(counts["inference_count"] / executions, 3) if executions else 0.0
     return counts
-
-
-def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
-           options: StreamOptions | None = None) -> Summary:
-    """Analyse every still and every Nth frame of `inputs` on the server; resumable in `out_dir`.
-
-    Returns the summary (also in `<out_dir>/summary.json`). The run is cut short, with every
-    finished result kept, when the server is gone for longer than `retry_for_s`
-    (`summary.failure` says so) or on KeyboardInterrupt (re-raised after saving).
-    """
-    options = options or StreamOptions()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    wait_for_server(server_url, options.retry_for_s, options.log)
-    info = fetch_model_info(server_url, options.model)
-    if info.random_weights:
-        options.log(RANDOM_WEIGHTS_BANNER)
-
-    lock = lock_results(out_dir)
-    try:
-        return _stream_locked(inputs, server_url, out_dir, options, info)
-    finally:
-        os.close(lock)
-
-
-def _stream_locked(inputs: Iterable[str], server_url: str, out_dir: Path, options: StreamOptions,
-                   info: ModelInfo) -> Summary:
-    ledger = Ledger(out_dir)
-    if ledger.repaired_bytes:
-        options.log(f"resuming: cut {ledger.repaired_bytes} bytes of an interrupted last record")
-    if ledger.records:
-        options.log(f"resuming: {ledger.records} items already done in {ledger.path}")
-    jsonl = JsonlSink(out_dir)
-    csv = CsvChunkSink(out_dir, options.csv_chunk_size)
-    csv.restore(ledger.iter_records())
-
-    summary = Summary(server=server_url, model=info.name, random_weights=info.random_weights,
-                      threshold=options.rules.threshold, every=options.every)
-    summary.outputs = {"jsonl": str(jsonl.path), "csv_dir": str(csv.folder),
-                       "parquet": str(out_dir / PARQUET_FILE), "summary": str(out_dir / SUMMARY_FILE)}
-    progress = _progress_bar(options.progress)
-    writer = _RecordWriter(info, options, jsonl, csv, summary, progress)
-    skipped = [0]
-
-    def on_skip(item: Item) -> None:
-        skipped[0] += 1
-
-    def on_retry(message: str) -> None:
-        (progress.write if progress is not None else options.log)(message)
-
-    counters_before = _triton_counters(server_url, info.name)
-    started = time.monotonic()
-    transport = DetectorStream(server_url, info.name, writer.put, max_in_flight=options.max_in_flight,
-                               retry_for_s=options.retry_for_s, stall_timeout_s=options.stall_timeout_s,
-                               on_retry=on_retry)
-    writer.start()
-    interrupted: BaseException | None = None
-    try:
-        items = iter_items(inputs, every=options.every, max_pixels=options.max_pixels,
-                           is_done=ledger.is_done, on_skip=on_skip)
-        prepared_items = prepared_in_background(
-            items, info.canvases, workers=options.workers, lookahead=2 * options.max_in_flight,
-            max_pixels=options.max_pixels, keep_image=bool(options.enrichers))
-        for prepared in prepared_items:
-            if writer.failure is not None:
-                raise writer.failure
-            if prepared.error:
-                writer.put(Answer(prepared, error=prepared.error))
-            else:
-                boxed = prepared.boxed
-                transport.submit(prepared, boxed.pixels, (boxed.valid_height, boxed.valid_width))
-            if progress is not None:
-                progress.set_postfix(in_flight=transport.in_flight, errors=summary.errors,
-                                     skipped=skipped[0], refresh=False)
-        transport.drain()
-        summary.complete = True
-    except ServerUnavailable as error:
-        summary.failure = str(error)
-    except BaseException as error:
-        interrupted = error
-        summary.failure = f"interrupted ({type(error).__name__})"
-    finally:
-        transport.close()
-        writer.finish()
-        summary.wall_s = round(time.monotonic() - started, 3)
-        jsonl.close()
-        csv.close()
-        if progress is not None:
-            progress.set_postfix(in_flight=transport.in_flight, errors=summary.errors, skipped=skipped[0])
-            progress.close()
-        summary.skipped_already_done = skipped[0]
-        summary.reconnects = transport.reconnects
-        summary.images_per_s = round(summary.inferred / summary.wall_s, 3) if summary.wall_s else 0.0
-        summary.latency_ms = _latency_percentiles(writer.latencies)
-        if interrupted is None:
-            summary.triton = _batch_statistics(counters_before, _triton_counters(server_url, info.name),
-                                               reconnected=transport.reconnects > 0)
-        summary.records_total = write_parquet(ledger.iter_records(), out_dir / PARQUET_FILE)
-        write_json_atomic(out_dir / SUMMARY_FILE, summary.to_dict())
-    if interrupted is not None:
-        raise interrupted
-    return summary

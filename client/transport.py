@@ -1,25 +1,24 @@
 """Requests to Triton over one gRPC stream: bounded in flight, retried across server restarts.
 
-`DetectorStream.submit` sends one letterboxed image (a batch of one: Triton's dynamic batcher
-groups concurrent requests) and blocks while `max_in_flight` requests await answers. Answers
-arrive on tritonclient's stream thread and go to `on_answer`. When the stream breaks (server
-killed, restarted, network gone) every unanswered request is kept, the server is polled with
-exponential backoff, and once the model is ready again on a fresh stream the requests are
-re-sent; if it is not back within `retry_for_s`, `ServerUnavailable` says so.
+`DetectorStream.submit` sends one letterboxed image to one model (a batch of one: Triton's
+dynamic batcher groups concurrent requests; one stream carries every model's requests) and
+blocks while `max_in_flight` requests await answers. Answers arrive on tritonclient's stream
+thread and go to `on_answer`. When the stream breaks (server killed, restarted, network gone)
+every unanswered request is kept, the server is polled with exponential backoff, and once
+every model is ready again on a fresh stream the requests are re-sent; if they are not back
+within `retry_for_s`, `ServerUnavailable` says so.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from creativelens.canvas import Canvas, parse_canvas
 from creativelens.errors import UserError
 
 OUTPUT_NAMES = ("boxes", "scores", "classes", "num_detections")
@@ -34,14 +33,8 @@ class ServerUnavailable(RuntimeError):
     """The server stayed unreachable (or the model unready) for the whole retry window."""
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the client needs from the served model's config."""
-
-    name: str
-    class_names: tuple[str, ...]
-    canvases: tuple[Canvas, ...]
-    random_weights: bool
+class StreamCancelled(RuntimeError):
+    """`cancel()` was called while a caller waited on the stream."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +42,7 @@ class Answer:
     """Outputs for one image (batch dimension removed), or an error message from the server."""
 
     payload: Any
+    model: str = ""
     boxes: np.ndarray | None = None
     scores: np.ndarray | None = None
     classes: np.ndarray | None = None
@@ -60,13 +54,14 @@ class Answer:
 @dataclass
 class _Pending:
     payload: Any
+    model: str
     images: np.ndarray
     image_sizes: np.ndarray
     sent_at: float = 0.0
     attempts: int = 0
 
 
-def wait_for_server(url: str, timeout_s: float, log: Callable[[str], None]) -> None:
+def wait_for_server(url: str, timeout_s: float, log: Callable[[str], None], client_kwargs: dict | None = None) -> None:
     """Return once the server at `url` is ready (it may still be starting); UserError after
     `timeout_s`."""
     import tritonclient.grpc as grpcclient
@@ -74,7 +69,7 @@ def wait_for_server(url: str, timeout_s: float, log: Callable[[str], None]) -> N
 
     started, delay = time.monotonic(), 0.5
     while True:
-        client = grpcclient.InferenceServerClient(url)
+        client = grpcclient.InferenceServerClient(url, **(client_kwargs or {}))
         try:
             if client.is_server_ready(client_timeout=PROBE_TIMEOUT_S):
                 return
@@ -91,45 +86,11 @@ def wait_for_server(url: str, timeout_s: float, log: Callable[[str], None]) -> N
         delay = min(delay * 2, 8.0)
 
 
-def fetch_model_info(url: str, model: str | None) -> ModelInfo:
-    """Model name (the only ready one if `model` is None), labels and canvases from the server."""
-    import tritonclient.grpc as grpcclient
-    from tritonclient.utils import InferenceServerException
-
-    client = grpcclient.InferenceServerClient(url)
-    try:
-        try:
-            ready = [m["name"] for m in client.get_model_repository_index(as_json=True).get("models", [])
-                     if m.get("state") == "READY"]
-        except InferenceServerException as error:
-            raise UserError(f"no Triton server answers at {url}: {error.message()}") from None
-        if model is None:
-            if len(ready) != 1:
-                raise UserError(f"the server at {url} serves {len(ready)} ready models "
-                                f"({', '.join(ready) or 'none'}): choose one with --model")
-            model = ready[0]
-        elif model not in ready:
-            raise UserError(f"model {model!r} is not ready on {url} (ready: {', '.join(ready) or 'none'})")
-        config = client.get_model_config(model, as_json=True)["config"]
-    finally:
-        client.close()
-    parameters = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
-    if "class_names" not in parameters or "canvases" not in parameters:
-        raise UserError(f"model {model!r} lacks the class_names/canvases parameters of an exported "
-                        "CreativeLens detector (see `creativelens export`)")
-    return ModelInfo(
-        name=model,
-        class_names=tuple(json.loads(parameters["class_names"])),
-        canvases=tuple(parse_canvas(text) for text in parameters["canvases"].split(",") if text.strip()),
-        random_weights=parameters.get("random_weights", "false").lower() == "true",
-    )
-
-
 class DetectorStream:
     def __init__(
         self,
         url: str,
-        model: str,
+        models: Sequence[str],
         on_answer: Callable[[Answer], None],
         *,
         max_in_flight: int = 16,
@@ -137,9 +98,11 @@ class DetectorStream:
         stall_timeout_s: float = 600.0,
         max_attempts: int = 4,
         on_retry: Callable[[str], None] = lambda message: None,
+        client_kwargs: dict | None = None,
     ) -> None:
         self.url = url
-        self.model = model
+        self.models = tuple(models)
+        self.client_kwargs = client_kwargs or {}
         self.on_answer = on_answer
         self.max_in_flight = max(1, max_in_flight)
         self.retry_for_s = retry_for_s
@@ -155,6 +118,7 @@ class DetectorStream:
         self._failed_recoveries = 0
         self._next_id = 0
         self._changed = threading.Condition()
+        self._cancelled = False
         self._client = None
         self._connect()
 
@@ -162,21 +126,27 @@ class DetectorStream:
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def submit(self, payload: Any, pixels: np.ndarray, valid_hw: tuple[int, int]) -> None:
-        """Send one image (HxWx3 uint8 BGR canvas); blocks while the window is full."""
+    def submit(self, payload: Any, model: str, pixels: np.ndarray, valid_hw: tuple[int, int]) -> None:
+        """Send one image (HxWx3 uint8 BGR canvas) to `model`; blocks while the window is full."""
         self._wait(lambda: len(self._pending) < self.max_in_flight)
         with self._changed:
             if not self._pending:
                 self._last_answer = time.monotonic()  # an idle client is no stalled server
             request_id = str(self._next_id)
             self._next_id += 1
-            pending = _Pending(payload, pixels[np.newaxis], np.array([valid_hw], np.int32))
+            pending = _Pending(payload, model, pixels[np.newaxis], np.array([valid_hw], np.int32))
             self._pending[request_id] = pending
         self._send(request_id, pending)
 
     def drain(self) -> None:
         """Block until every submitted request is answered (or ServerUnavailable)."""
         self._wait(lambda: not self._pending)
+
+    def cancel(self) -> None:
+        """Make every wait on this stream (submit, drain, recovery) raise StreamCancelled."""
+        with self._changed:
+            self._cancelled = True
+            self._changed.notify_all()
 
     def close(self) -> None:
         if self._client is not None:
@@ -191,6 +161,8 @@ class DetectorStream:
     def _wait(self, condition: Callable[[], bool]) -> None:
         while True:
             with self._changed:
+                if self._cancelled:
+                    raise StreamCancelled("the stream was cancelled")
                 if self._fault is None and not self._resend and condition():
                     return
                 if self._fault is None and not self._resend:
@@ -221,7 +193,7 @@ class DetectorStream:
         pending.sent_at = time.monotonic()
         pending.attempts += 1
         try:
-            self._client.async_stream_infer(self.model, [images, sizes], outputs=outputs,
+            self._client.async_stream_infer(pending.model, [images, sizes], outputs=outputs,
                                             request_id=request_id)
         except InferenceServerException as error:  # the stream already broke
             with self._changed:
@@ -244,6 +216,7 @@ class DetectorStream:
             count = int(result.as_numpy("num_detections").reshape(-1)[0])
             self.on_answer(Answer(
                 pending.payload,
+                model=pending.model,
                 boxes=result.as_numpy("boxes")[0, :count],
                 scores=result.as_numpy("scores")[0, :count],
                 classes=result.as_numpy("classes")[0, :count],
@@ -265,12 +238,12 @@ class DetectorStream:
             self._last_answer = now
             self._changed.notify_all()
         if pending is not None:
-            self.on_answer(Answer(pending.payload, error=f"server error: {message}"))
+            self.on_answer(Answer(pending.payload, model=pending.model, error=f"server error: {message}"))
 
     def _connect(self) -> None:
         import tritonclient.grpc as grpcclient
 
-        self._client = grpcclient.InferenceServerClient(self.url)
+        self._client = grpcclient.InferenceServerClient(self.url, **self.client_kwargs)
         self._client.start_stream(callback=self._on_stream_event)
 
     def _recover(self, reason: str) -> None:
@@ -287,17 +260,19 @@ class DetectorStream:
         started = self._unavailable_since = self._unavailable_since or now
         self._failed_recoveries += 1
         while True:
+            if self._cancelled:
+                raise StreamCancelled("the stream was cancelled")
             if time.monotonic() + delay - started > self.retry_for_s:
                 raise ServerUnavailable(
-                    f"Triton at {self.url} has not served model {self.model!r} for "
+                    f"Triton at {self.url} has not served {', '.join(map(repr, self.models))} for "
                     f"{self.retry_for_s:.0f} s, since: {reason}"
                 )
             time.sleep(delay)
             delay = min(max(delay * 2, 0.5), 8.0)
             try:
-                client = grpcclient.InferenceServerClient(self.url)
+                client = grpcclient.InferenceServerClient(self.url, **self.client_kwargs)
                 try:
-                    if client.is_model_ready(self.model, client_timeout=PROBE_TIMEOUT_S):
+                    if all(client.is_model_ready(model, client_timeout=PROBE_TIMEOUT_S) for model in self.models):
                         break
                 finally:
                     client.close()

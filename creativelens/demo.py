@@ -71,8 +71,7 @@ def run_demo(args) -> int:
     import signal
 
     from creativelens.canvas import parse_canvas
-    from creativelens.client.ledger import Ledger
-    from creativelens.client.ocr import OcrEnricher, write_ocr_csv
+    from creativelens.client.ocr import OcrEnricher
     from creativelens.client.stream import StreamOptions, stream
     from creativelens.errors import UserError
     from creativelens.machine import describe_machine
@@ -111,14 +110,14 @@ def run_demo(args) -> int:
         print(f"[3/4] stream: {len(media) - 1} stills + every {args.every}th frame of "
               f"{Path(media[-1]).name} -> {results}, with OCR", flush=True)
         summary = stream(media, server.grpc_url, results,
-                         StreamOptions(model=DEMO_MODEL, every=args.every, enrichers=(ocr,)))
+                         StreamOptions(models=(DEMO_MODEL,), every=args.every, enrichers=(ocr,)))
     finally:
         if ocr is not None:
             ocr.close()
         if ocr_server is not None:
             ocr_server.stop(grace_s=1.0)
         server.stop()
-    print(f"      OCR text: {write_ocr_csv(Ledger(results))}", flush=True)
+    print(f"      OCR text: {results / 'ocr.csv'}", flush=True)
     print("[4/4] summary (server stopped)", flush=True)
     for line in summary.lines():
         print(line)

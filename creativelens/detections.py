@@ -13,8 +13,9 @@ class Detections:
 
     `xyxy` is float32 [n, 4] in original-image pixels (x1, y1, x2, y2); `scores` float32 [n];
     `class_ids` int32 [n] (contiguous model class index); `labels` the class names.
-    Provenance (`source`, `frame_index`, `timestamp_s`) and the image size travel along so
-    that every sink and conversion can be written from this object alone.
+    Provenance (`source`, `frame_index`, `timestamp_s`), the image size and the model travel
+    along so that every sink and conversion can be written from this object alone;
+    `track_ids` (video only) name the track each detection belongs to.
     """
 
     xyxy: np.ndarray
@@ -28,18 +29,23 @@ class Detections:
     height: int = 0
     model: str = ""
     data: dict = field(default_factory=dict)
+    track_ids: np.ndarray | None = None  # int64 [n]: which track of its video each detection is on
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "xyxy", np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4))
         object.__setattr__(self, "scores", np.asarray(self.scores, dtype=np.float32).reshape(-1))
         object.__setattr__(self, "class_ids", np.asarray(self.class_ids, dtype=np.int32).reshape(-1))
         object.__setattr__(self, "labels", tuple(self.labels))
+        if self.track_ids is not None:
+            object.__setattr__(self, "track_ids", np.asarray(self.track_ids, dtype=np.int64).reshape(-1))
         n = len(self.xyxy)
         if not (len(self.scores) == len(self.class_ids) == len(self.labels) == n):
             raise ValueError(
                 f"Detections arrays differ in length: xyxy {n}, scores {len(self.scores)}, "
                 f"class_ids {len(self.class_ids)}, labels {len(self.labels)}"
             )
+        if self.track_ids is not None and len(self.track_ids) != n:
+            raise ValueError(f"Detections has {n} boxes but {len(self.track_ids)} track ids")
 
     def __len__(self) -> int:
         return len(self.xyxy)
@@ -55,7 +61,7 @@ class Detections:
             self.xyxy[index], self.scores[index], self.class_ids[index],
             tuple(self.labels[i] for i in index),
             self.source, self.frame_index, self.timestamp_s, self.width, self.height,
-            self.model, dict(self.data),
+            self.model, dict(self.data), None if self.track_ids is None else self.track_ids[index],
         )
 
     def above(self, threshold: float, per_class: dict[str, float] | None = None) -> "Detections":

@@ -8,6 +8,7 @@ import numpy as np
 
 from creativelens.canvas import Letterboxed, to_original
 from creativelens.detections import Detections
+from creativelens.item_result import ItemResult, ModelResult
 
 SEED_CSV_COLUMNS = ("file_name", "class_indexes", "prediction_boxes", "class_labels", "class_scores")
 
@@ -64,9 +65,41 @@ def to_tesseract_boxes(det: Detections) -> list[tuple[int, int, int, int]]:
     return boxes
 
 
+def escape_name(name: str) -> str:
+    """The form of a file name in every sink: any name the filesystem holds, as valid text.
+
+    Bytes that are not UTF-8 (Python carries them as surrogates) become `\\xHH`, and a
+    backslash becomes `\\\\`, so the form is reversible (`unescape_name`); every other name,
+    the common case, is unchanged."""
+    if "\\" not in name and not any("\udc80" <= ch <= "\udcff" for ch in name):
+        return name
+    return "".join("\\\\" if ch == "\\" else f"\\x{ord(ch) - 0xDC00:02x}" if "\udc80" <= ch <= "\udcff" else ch
+                   for ch in name)
+
+
+def unescape_name(text: str) -> str:
+    """The inverse of `escape_name`: the name as Python's os functions take it."""
+    if "\\" not in text:
+        return text
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and text[i + 1:i + 2] == "\\":
+            out.append("\\")
+            i += 2
+        elif text[i] == "\\" and text[i + 1:i + 2] == "x":
+            out.append(chr(0xDC00 + int(text[i + 2:i + 4], 16)))
+            i += 4
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
 def item_name(source: str, frame_index: int | None) -> str:
-    """The name of one still or frame in every sink: the path, plus '#frame=N' for video frames."""
-    return source if frame_index is None else f"{source}#frame={frame_index}"
+    """The name of one still or frame in every sink: the path (escaped as `escape_name` says),
+    plus '#frame=N' for video frames. It is the resume ledger's key."""
+    name = escape_name(source)
+    return name if frame_index is None else f"{name}#frame={frame_index}"
 
 
 def to_seed_csv_row(det: Detections) -> dict[str, str]:
@@ -80,51 +113,121 @@ def to_seed_csv_row(det: Detections) -> dict[str, str]:
     }
 
 
-def to_record(det: Detections, error: str | None = None) -> dict:
-    """One JSONL record (one still or frame). `det.data` entries (e.g. OCR text) are added as-is."""
-    record = {
-        "source": det.source,
-        "frame_index": det.frame_index,
-        "timestamp_s": det.timestamp_s,
-        "width": det.width,
-        "height": det.height,
-        "model": det.model,
-        "detections": [
-            {"class_id": int(c), "label": label, "score": round(float(s), 5),
+def _detection_rows(det: Detections) -> list[dict]:
+    rows = [{"class_id": int(c), "label": label, "score": round(float(s), 5),
              "box": [round(float(v), 2) for v in box]}
-            for box, s, c, label in zip(det.xyxy, det.scores, det.class_ids, det.labels)
-        ],
-        "error": error,
+            for box, s, c, label in zip(det.xyxy, det.scores, det.class_ids, det.labels)]
+    if det.track_ids is not None:
+        for row, track in zip(rows, det.track_ids):
+            row["track_id"] = int(track)
+    return rows
+
+
+def _detections_from_rows(rows: list, **provenance) -> Detections:
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError("'detections' is not a list of detections")
+    try:
+        tracks = [r["track_id"] for r in rows] if rows and all("track_id" in r for r in rows) else None
+        return Detections(
+            np.array([r["box"] for r in rows], np.float32).reshape(-1, 4),
+            np.array([r["score"] for r in rows], np.float32),
+            np.array([r["class_id"] for r in rows], np.int32),
+            tuple(str(r["label"]) for r in rows),
+            track_ids=None if tracks is None else np.array(tracks, np.int64), **provenance,
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"a detection lacks or mangles box/score/class_id/label ({error})") from None
+
+
+RECORD_KEYS = ("source", "frame_index", "timestamp_s", "width", "height", "error", "models")
+
+
+def to_record(result: ItemResult) -> dict:
+    """One JSONL line: an item with every model's detections; `extras` (OCR text, ...) as-is."""
+    record = {
+        "source": escape_name(result.source),
+        "frame_index": result.frame_index,
+        "timestamp_s": result.timestamp_s,
+        "width": result.width,
+        "height": result.height,
+        "error": result.error,
+        "models": {
+            m.model: {"version": m.version, "detections": _detection_rows(m.detections),
+                      "error": m.error, "latency_ms": m.latency_ms}
+            for m in result.models
+        },
     }
-    record.update(det.data)
+    record.update(result.extras)
     return record
 
 
-def from_record(record: dict) -> Detections:
-    """The inverse of `to_record` (extra keys go back into `data`)."""
-    rows = record.get("detections") or []
-    known = {"source", "frame_index", "timestamp_s", "width", "height", "model", "detections", "error"}
-    return Detections(
-        np.array([r["box"] for r in rows], np.float32).reshape(-1, 4),
-        np.array([r["score"] for r in rows], np.float32),
-        np.array([r["class_id"] for r in rows], np.int32),
-        tuple(r["label"] for r in rows),
-        source=record.get("source", ""), frame_index=record.get("frame_index"),
-        timestamp_s=record.get("timestamp_s"), width=record.get("width") or 0,
-        height=record.get("height") or 0, model=record.get("model") or "",
-        data={k: v for k, v in record.items() if k not in known},
-    )
+def from_record(record) -> ItemResult:
+    """The inverse of `to_record`; ValueError (naming what is wrong) for anything else."""
+    if not isinstance(record, dict):
+        raise ValueError(f"a record is a JSON object, this is {type(record).__name__}")
+    if not isinstance(record.get("source"), str) or not record["source"]:
+        raise ValueError("no 'source'")
+    models = record.get("models", {})
+    if not isinstance(models, dict):
+        raise ValueError("'models' is not an object")
+    frame_index, timestamp_s = record.get("frame_index"), record.get("timestamp_s")
+    if frame_index is not None and not isinstance(frame_index, int):
+        raise ValueError("'frame_index' is not an integer")
+    source = unescape_name(record["source"])
+    provenance = dict(source=source, frame_index=frame_index, timestamp_s=timestamp_s,
+                      width=int(record.get("width") or 0), height=int(record.get("height") or 0))
+    results = []
+    for name, answer in models.items():
+        if not isinstance(answer, dict):
+            raise ValueError(f"model {name!r}: not an object")
+        results.append(ModelResult(
+            model=name, version=str(answer.get("version", "")),
+            detections=_detections_from_rows(answer.get("detections") or [], model=name, **provenance),
+            error=answer.get("error"), latency_ms=answer.get("latency_ms"),
+        ))
+    return ItemResult(**provenance, models=tuple(results), error=record.get("error"),
+                      extras={k: v for k, v in record.items() if k not in RECORD_KEYS})
+
+
+PARQUET_COLUMNS = ("source", "frame_index", "timestamp_s", "width", "height", "model", "model_version",
+                   "detections", "error", "latency_ms", "extra")
+
+
+def parquet_schema():
+    """One row per (item, model): the single-machine Parquet file and the Spark job's output."""
+    import pyarrow as pa
+
+    detection = pa.struct([("class_id", pa.int32()), ("label", pa.string()), ("score", pa.float32()),
+                           ("box", pa.list_(pa.float32(), 4)), ("track_id", pa.int64())])
+    return pa.schema([
+        ("source", pa.string()), ("frame_index", pa.int64()), ("timestamp_s", pa.float64()),
+        ("width", pa.int32()), ("height", pa.int32()), ("model", pa.string()), ("model_version", pa.string()),
+        ("detections", pa.list_(detection)), ("error", pa.string()), ("latency_ms", pa.float64()),
+        ("extra", pa.string()),  # JSON of the item's extras (e.g. OCR), null when none
+    ])
+
+
+def to_parquet_rows(result: ItemResult, models: tuple[ModelResult, ...] | None = None) -> list[dict]:
+    """Rows of `result` (only `models` of it when given); a bad input is one row with no model."""
+    base = {"source": escape_name(result.source), "frame_index": result.frame_index,
+            "timestamp_s": result.timestamp_s, "width": result.width, "height": result.height,
+            "extra": json.dumps(result.extras) if result.extras else None}
+    if result.error is not None:
+        return [dict(base, model=None, model_version=None, detections=[], error=result.error, latency_ms=None)]
+    return [dict(base, model=m.model, model_version=m.version, detections=_detection_rows(m.detections),
+                 error=m.error, latency_ms=m.latency_ms)
+            for m in (result.models if models is None else models)]
 
 
 OCR_CSV_COLUMNS = ("file_name", "ocr_text", "ocr_words")
 
 
-def to_ocr_csv_row(det: Detections) -> dict[str, str] | None:
-    """The OCR CSV row of an image whose `data` holds OCR fields; None when OCR did not run."""
-    if "ocr_text" not in det.data:
+def to_ocr_csv_row(result: ItemResult) -> dict[str, str] | None:
+    """The OCR CSV row of an item whose extras hold OCR text; None when OCR did not read it."""
+    if "ocr_text" not in result.extras:
         return None
     return {
-        "file_name": item_name(det.source, det.frame_index),
-        "ocr_text": det.data["ocr_text"],
-        "ocr_words": json.dumps(det.data.get("ocr_words", [])),
+        "file_name": result.key,
+        "ocr_text": result.extras["ocr_text"],
+        "ocr_words": json.dumps(result.extras.get("ocr_words", [])),
     }

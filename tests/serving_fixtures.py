@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from creativelens.canvas import parse_canvas
+from creativelens.model_metadata import ModelMetadata
 from creativelens.sample_media import sample_stills
 
 GEOMETRY_MODEL = "geometry_detector"
@@ -68,11 +70,11 @@ _MODEL_PY = textwrap.dedent('''
 ''')
 
 
-def _config(name: str, *, max_batch_size: int = 8, delay_s: float = 0.0, load_delay_s: float = 0.0) -> str:
+def _config(name: str, *, max_batch_size: int = 8, delay_s: float = 0.0, load_delay_s: float = 0.0,
+            class_names=GEOMETRY_CLASSES, weights: str = "geometry-v1", thresholds: dict | None = None) -> str:
     parameters = {
-        "class_names": json.dumps(GEOMETRY_CLASSES),
-        "canvases": GEOMETRY_CANVASES,
-        "random_weights": "false",
+        **ModelMetadata(tuple(class_names), tuple(parse_canvas(c) for c in GEOMETRY_CANVASES.split(",")),
+                        weights=weights, thresholds=thresholds or {}).to_parameters(),
         "delay_s": str(delay_s),
         "load_delay_s": str(load_delay_s),
     }
@@ -99,6 +101,22 @@ def _config(name: str, *, max_batch_size: int = 8, delay_s: float = 0.0, load_de
     ''') + parameter_text + "\n"
 
 
+def write_geometry_model(root: Path, name: str = GEOMETRY_MODEL, *, class_names=GEOMETRY_CLASSES,
+                         weights: str = "geometry-v1", thresholds: dict | None = None, delay_s: float = 0.0,
+                         load_delay_s: float = 0.0) -> Path:
+    """One geometry model named `name`: its class 0 is the whole image (score 0.95), class 1 the
+    centre quarter (score 0.5). `weights` stands for its checkpoint: changing it changes the
+    model's version."""
+    model_dir = root / name
+    (model_dir / "1").mkdir(parents=True, exist_ok=True)
+    (model_dir / "configs").mkdir(exist_ok=True)
+    (model_dir / "1" / "model.py").write_text(_MODEL_PY)
+    (model_dir / "configs" / "cpu.pbtxt").write_text(
+        _config(name, delay_s=delay_s, load_delay_s=load_delay_s, class_names=class_names, weights=weights,
+                thresholds=thresholds))
+    return model_dir
+
+
 def write_geometry_repository(root: Path, *, delay_s: float = 0.0, load_delay_s: float = 0.0,
                               broken_model: str | None = None) -> Path:
     """A model repository with `geometry_detector` under configs/cpu.pbtxt.
@@ -106,12 +124,7 @@ def write_geometry_repository(root: Path, *, delay_s: float = 0.0, load_delay_s:
     `delay_s` slows every batch (for killing a run midway), `load_delay_s` the model's load (for
     the ready timeout); `broken_model` adds a second model whose model.py raises on import.
     """
-    model_dir = root / GEOMETRY_MODEL
-    (model_dir / "1").mkdir(parents=True, exist_ok=True)
-    (model_dir / "configs").mkdir(exist_ok=True)
-    (model_dir / "1" / "model.py").write_text(_MODEL_PY)
-    (model_dir / "configs" / "cpu.pbtxt").write_text(
-        _config(GEOMETRY_MODEL, delay_s=delay_s, load_delay_s=load_delay_s))
+    write_geometry_model(root, delay_s=delay_s, load_delay_s=load_delay_s)
     if broken_model:
         broken = root / broken_model
         (broken / "1").mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import torch
 from creativelens.canvas import choose_canvas, letterbox
 from creativelens.client.rules import Rules
 from creativelens.client.stream import StreamOptions, stream
-from creativelens.client.transport import fetch_model_info
+from creativelens.client.served_models import fetch_served_models
 from creativelens.sample_media import sample_stills
 
 MODEL = "faster_rcnn_R_50_FPN_1x"
@@ -49,16 +49,17 @@ def test_served_boxes_match_eager_detectron2_in_original_pixels(detector_server,
     photos = [p for p in sample_stills() if p.name in ("messi5.jpg", "chelsea.png", "rocket.jpg")]
     assert photos
     summary = stream([str(p) for p in photos], detector_server.grpc_url, tmp_path,
-                     StreamOptions(model=MODEL, rules=Rules(threshold=0.0), progress=False))
+                     StreamOptions(models=(MODEL,), rules=Rules(threshold=0.0), progress=False))
     assert summary.complete and summary.errors == 0 and summary.random_weights
     records = {r["source"]: r for r in map(json.loads, (tmp_path / "detections.jsonl").read_text().splitlines())}
-    canvases = fetch_model_info(detector_server.grpc_url, MODEL).canvases
+    canvases = fetch_served_models(detector_server.grpc_url, [MODEL])[0].metadata.canvases
     detector = load_detector(MODEL, random_weights=True)
     for photo in photos:
         image = cv2.imread(str(photo))
         boxes, scores, classes, scale = eager_detections(detector.model, image, canvases)
-        served = records[str(photo)]
-        assert (served["width"], served["height"]) == (image.shape[1], image.shape[0])
+        record = records[str(photo)]
+        assert (record["width"], record["height"]) == (image.shape[1], image.shape[0])
+        served = record["models"][MODEL]
         assert served["detections"], f"nothing served for {photo.name}"
         tolerance = 1.0 * scale + 0.5  # parity allows 0.5 px on the canvas; scaled back up
         for box, score, class_id in list(zip(boxes, scores, classes))[:TOP]:

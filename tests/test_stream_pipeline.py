@@ -30,9 +30,13 @@ def read_records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "detections.jsonl").read_text().splitlines()]
 
 
-def read_csv_rows(out: Path) -> list[dict]:
+def labels(record: dict, model: str = GEOMETRY_MODEL) -> list[str]:
+    return [d["label"] for d in record["models"][model]["detections"]]
+
+
+def read_csv_rows(out: Path, model: str = GEOMETRY_MODEL) -> list[dict]:
     rows = []
-    for path in sorted((out / "csv").glob("part-*.csv")):
+    for path in sorted((out / "csv" / model).glob("part-*.csv")):
         with open(path, newline="") as handle:
             reader = csv.DictReader(handle)
             assert tuple(reader.fieldnames) == SEED_CSV_COLUMNS
@@ -53,7 +57,8 @@ def assert_each_item_once(out: Path, expected_keys: set[str]) -> list[dict]:
     successes = [r for r in records if r["error"] is None]
     csv_names = [row["file_name"] for row in read_csv_rows(out)]
     assert sorted(csv_names) == sorted(item_name(r["source"], r["frame_index"]) for r in successes)
-    assert pq.read_table(out / "detections.parquet").num_rows == len(records)
+    table = pq.read_table(out / "detections.parquet").to_pylist()
+    assert sorted(item_name(r["source"], r["frame_index"]) for r in table) == sorted(keys)
     return records
 
 
@@ -75,18 +80,19 @@ def test_real_media_boxes_come_back_in_original_pixels(geometry_server, tmp_path
     records = read_records(out)
     assert len(records) == 13
     for r in records:
-        assert set(r) >= {"source", "frame_index", "timestamp_s", "width", "height", "model",
-                          "detections", "error", "latency_ms"}
-        assert r["model"] == GEOMETRY_MODEL and r["latency_ms"] > 0
-        boxes = np.array([d["box"] for d in r["detections"]])
+        assert set(r) >= {"source", "frame_index", "timestamp_s", "width", "height", "models", "error"}
+        answer = r["models"][GEOMETRY_MODEL]
+        assert list(r["models"]) == [GEOMETRY_MODEL] and answer["latency_ms"] > 0 and answer["version"]
+        boxes = np.array([d["box"] for d in answer["detections"]])
         np.testing.assert_allclose(boxes, geometry_boxes(r["width"], r["height"]), atol=1.5)
-        assert [d["label"] for d in r["detections"]] == ["image", "centre"]
+        assert labels(r) == ["image", "centre"]
     frames = sorted((r["frame_index"], r["timestamp_s"]) for r in records if r["source"] == str(video))
     assert frames == [(0, 0.0), (5, 0.5), (10, 1.0)]
     assert {(r["width"], r["height"]) for r in records if r["source"] == str(video)} == {(192, 108)}
     saved = json.loads((out / "summary.json").read_text())
-    assert saved["items_done"] == 13 and saved["model"] == GEOMETRY_MODEL
-    assert saved["triton"]["inference_count"] == 13 and saved["triton"]["execution_count"] >= 1
+    assert saved["items_done"] == 13 and list(saved["models"]) == [GEOMETRY_MODEL]
+    triton = saved["models"][GEOMETRY_MODEL]["triton"]
+    assert triton["inference_count"] == 13 and triton["execution_count"] >= 1
     assert_each_item_once(out, {item_name(r["source"], r["frame_index"]) for r in records})
 
 
@@ -94,12 +100,12 @@ def test_default_threshold_and_rules_file_through_the_cli(geometry_server, tmp_p
     photo = str(sample_stills()[0])
     result = run_cli(photo, "--server", geometry_server.grpc_url, "--out", str(tmp_path / "a"))
     assert result.returncode == 0, result.stderr
-    assert [d["label"] for d in read_records(tmp_path / "a")[0]["detections"]] == ["image"]  # 0.85
+    assert labels(read_records(tmp_path / "a")[0]) == ["image"]  # 0.85
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps({"per_class": {"centre": 0.4}}))
     result = run_cli(photo, "--server", geometry_server.grpc_url, "--out", str(tmp_path / "b"),
                      "--rules", str(rules))
-    assert [d["label"] for d in read_records(tmp_path / "b")[0]["detections"]] == ["image", "centre"]
+    assert labels(read_records(tmp_path / "b")[0]) == ["image", "centre"]
     row = read_csv_rows(tmp_path / "b")[0]
     assert row["file_name"] == photo and json.loads(row["class_labels"]) == ["image", "centre"]
 
@@ -111,7 +117,7 @@ def test_bad_input_never_stops_a_run(geometry_server, tmp_path):
     result = run_cli(str(tmp_path / "bad"), good, str(tmp_path / "missing.jpg"),
                      "--server", geometry_server.grpc_url, "--out", str(out))
     assert result.returncode == 1, result.stderr
-    assert "1 stills, 0 video frames, 9 errors" in result.stdout
+    assert "1 stills, 0 video frames, 9 bad inputs" in result.stdout
     records = {Path(r["source"]).name: r for r in read_records(out)}
     assert records[Path(good).name]["error"] is None
     assert "no such file" in records["missing.jpg"]["error"]
@@ -191,8 +197,9 @@ def test_server_killed_and_restarted_midway(slow_repository, tmp_path):
         server.stop()
     summary = outcome["summary"]
     assert summary.complete and summary.reconnects >= 1 and summary.errors == 0
-    assert summary.triton["counted"].startswith("since the server's start")
-    assert 0 < summary.triton["inference_count"] < 60  # the restarted server saw only the rest
+    triton = summary.models[GEOMETRY_MODEL].triton
+    assert triton["counted"].startswith("since the server's start")
+    assert 0 < triton["inference_count"] < 60  # the restarted server saw only the rest
     assert_each_item_once(out, {f"{video}#frame={i}" for i in range(60)})
 
 
@@ -209,7 +216,7 @@ def test_server_gone_for_good_fails_clearly_and_keeps_results(slow_repository, t
             time.sleep(0.05)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 3, stderr
-    assert "has not served model" in stderr and "re-run the same command to resume" in stderr
+    assert f"has not served '{GEOMETRY_MODEL}'" in stderr and "re-run the same command to resume" in stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["complete"] is False and summary["items_done"] >= 5
     assert summary["errors"] == 0, "a stopping server's refusals are retried, not item errors"

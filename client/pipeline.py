@@ -1,0 +1,200 @@
+"""Items to results, every model of a brand: decode once, letterbox once per bucket, fan out.
+
+    analysis = Analysis("127.0.0.1:8001", fetch_served_models("127.0.0.1:8001"), AnalysisOptions())
+    for analysed in analysis.run(iter_items(["ads/"])):
+        print(analysed.result.key, [len(d) for d in analysed.result.detections()])
+
+The fan-out happens in the client: each item is decoded once, letterboxed once onto every
+canvas bucket its models need, and each model gets its own request over one gRPC stream
+(Triton batches each model's requests on its own). When every model has answered, the
+outputs become `Detections` in original pixels, thresholds and rules apply across all of
+them (a smile from one model inside a face from another), and one `ItemResult` comes out.
+`stream()` wraps this with the ledger, sinks and enrichers; the Spark adapter calls it in
+its tasks.
+
+Three kinds of thread meet here: the item source and decode pool (background, bounded
+lookahead), a feeder sending requests (bounded in flight, retries and reconnects), and
+tritonclient's stream thread assembling answers; the caller's thread receives the results.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from array import array
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from creativelens.client.decode import Prepared, prepared_in_background
+from creativelens.client.rules import Rules
+from creativelens.client.served_models import ServedModel, default_in_flight
+from creativelens.client.sources import DEFAULT_MAX_PIXELS, Item
+from creativelens.client.transport import Answer, DetectorStream, StreamCancelled
+from creativelens.formats import from_model_outputs
+from creativelens.item_result import ItemResult, ModelResult
+
+
+@dataclass
+class AnalysisOptions:
+    rules: Rules = field(default_factory=Rules)
+    workers: int = max(1, min(4, os.cpu_count() or 1))
+    max_in_flight: int | None = None  # None: chosen from the server (see default_in_flight)
+    retry_for_s: float = 120.0
+    stall_timeout_s: float = 600.0  # no answer for this long while requests wait: reconnect
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    keep_images: bool = False  # hand the original pixels out with each result (for enrichers)
+    client_kwargs: dict = field(default_factory=dict)  # tritonclient connection options (TLS)
+
+
+@dataclass(frozen=True)
+class Analysed:
+    result: ItemResult
+    image_bgr: np.ndarray | None = None  # the original pixels, when options.keep_images
+
+
+@dataclass
+class _Partial:
+    prepared: Prepared
+    waiting: set[str]
+    answers: dict[str, Answer] = field(default_factory=dict)
+
+
+_END = object()
+
+
+class Analysis:
+    def __init__(self, url: str, models: Sequence[ServedModel], options: AnalysisOptions | None = None,
+                 on_retry: Callable[[str], None] = lambda message: None) -> None:
+        self.url = url
+        self.models = {model.name: model for model in models}
+        self.options = options or AnalysisOptions()
+        self.max_in_flight = self.options.max_in_flight or default_in_flight(models)
+        self.on_retry = on_retry
+        self.reconnects = 0
+        self.latencies: dict[str, array] = {name: array("d") for name in self.models}
+        self.in_flight = 0
+        self._thresholds = {name: model.metadata.thresholds for name, model in self.models.items()}
+
+    def run(self, items: Iterable[Item],
+            models_for: Callable[[Item], Sequence[str]] | None = None) -> Iterator[Analysed]:
+        """One `Analysed` per item, in completion order. `models_for(item)` names the models
+        still to run on it (default: all); an item with none is handed out without inference
+        (with its pixels, for enrichers). Raises ServerUnavailable when the server is gone."""
+        results: queue.Queue = queue.Queue(maxsize=2 * self.max_in_flight)
+        partials: dict[int, _Partial] = {}
+        lock = threading.Lock()
+        stop = threading.Event()
+        handed_out = threading.Condition(lock)  # notified when a finished item's result is queued
+        unfinished = [0]  # items sent whose result is not queued yet
+
+        def on_answer(answer: Answer) -> None:
+            number, model = answer.payload
+            with lock:
+                partial = partials[number]
+                partial.answers[model] = answer
+                partial.waiting.discard(model)
+                finished = not partial.waiting
+                if finished:
+                    del partials[number]
+            if answer.error is None:
+                self.latencies[model].append(answer.latency_ms)
+            if finished:
+                _put(results, self._assemble(partial), stop)
+                with handed_out:
+                    unfinished[0] -= 1
+                    handed_out.notify_all()
+
+        transport = DetectorStream(self.url, list(self.models), on_answer, max_in_flight=self.max_in_flight,
+                                   retry_for_s=self.options.retry_for_s,
+                                   stall_timeout_s=self.options.stall_timeout_s, on_retry=self.on_retry,
+                                   client_kwargs=self.options.client_kwargs)
+
+        def feed() -> None:
+            try:
+                canvas_sets = sorted({model.metadata.canvases for model in self.models.values()})
+                prepared_items = prepared_in_background(
+                    items, canvas_sets, workers=self.options.workers, lookahead=2 * self.max_in_flight,
+                    max_pixels=self.options.max_pixels, keep_image=self.options.keep_images)
+                for number, prepared in enumerate(prepared_items):
+                    if stop.is_set():
+                        return
+                    names = list(self.models) if models_for is None else list(models_for(prepared.item))
+                    if prepared.error or not names:
+                        _put(results, self._assemble(_Partial(prepared, set())), stop)
+                        continue
+                    with lock:
+                        partials[number] = _Partial(prepared, set(names))
+                        unfinished[0] += 1
+                    for name in names:
+                        boxed = prepared.boxed_for(self.models[name].metadata.canvases)
+                        transport.submit((number, name), name, boxed.pixels, (boxed.valid_height, boxed.valid_width))
+                        self.in_flight = transport.in_flight
+                transport.drain()
+                with handed_out:  # the last answers may still be on their way into `results`
+                    while unfinished[0] and not stop.is_set():
+                        handed_out.wait(0.2)
+                _put(results, _END, stop)
+            except StreamCancelled:
+                pass
+            except BaseException as error:  # handed to the caller, which re-raises it
+                _put(results, error, stop)
+
+        feeder = threading.Thread(target=feed, name="feeder", daemon=True)
+        feeder.start()
+        try:
+            while True:
+                value = results.get()
+                if value is _END:
+                    return
+                if isinstance(value, BaseException):
+                    raise value
+                self.in_flight = transport.in_flight
+                yield value
+        finally:
+            stop.set()
+            transport.cancel()
+            feeder.join(timeout=30)
+            transport.close()
+            self.reconnects = transport.reconnects
+
+    def _assemble(self, partial: _Partial) -> Analysed:
+        prepared, item = partial.prepared, partial.prepared.item
+        provenance = dict(source=item.source, frame_index=item.frame_index, timestamp_s=item.timestamp_s)
+        extras = {"warning": item.warning} if getattr(item, "warning", None) else {}
+        if prepared.error:
+            return Analysed(ItemResult(**provenance, error=prepared.error, extras=extras))
+        answered = [name for name in self.models if name in partial.answers]  # model order, not arrival
+        detections = []
+        for name in answered:
+            answer = partial.answers[name]
+            if answer.error:
+                continue
+            boxed = prepared.boxed_for(self.models[name].metadata.canvases)
+            detections.append(from_model_outputs(
+                answer.boxes, answer.scores, answer.classes, answer.count,
+                self.models[name].metadata.class_names, boxed, model=name, **provenance))
+        kept = {det.model: det for det in self.options.rules.apply(detections, self._thresholds)}
+        models = []
+        for name in answered:
+            model, answer = self.models[name], partial.answers[name]
+            detections = kept.get(name)
+            if detections is None:
+                detections = from_model_outputs(np.zeros((0, 4)), np.zeros(0), np.zeros(0), 0, (),
+                                                prepared.boxed_for(model.metadata.canvases), model=name,
+                                                **provenance)
+            models.append(ModelResult(name, model.version, detections, answer.error, answer.latency_ms))
+        result = ItemResult(**provenance, width=prepared.width, height=prepared.height, models=tuple(models),
+                            extras=extras)
+        return Analysed(result, prepared.image_bgr)
+
+
+def _put(results: queue.Queue, value, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            results.put(value, timeout=0.2)
+            return
+        except queue.Full:
+            continue

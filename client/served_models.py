@@ -1,0 +1,77 @@
+"""Which detectors a Triton server serves, and what each says about itself (its metadata).
+
+    models = fetch_served_models("127.0.0.1:8001", None)   # every ready CreativeLens detector
+
+A served model is a detector when its config carries the exported metadata (class names,
+canvases: see `creativelens.model_metadata`); other models on the same server are left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from creativelens.errors import UserError
+from creativelens.model_metadata import ModelMetadata, parameters_of
+
+GPU_IN_FLIGHT_PER_MODEL = 16  # keeps a GPU's dynamic batcher fed
+CPU_IN_FLIGHT_PER_MODEL = 2  # measured best on a CPU server: batching only adds queueing there
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str
+    metadata: ModelMetadata
+    on_gpu: bool = False
+    max_batch_size: int = 0
+
+    @property
+    def version(self) -> str:
+        return self.metadata.version
+
+
+def fetch_served_models(url: str, names: Sequence[str] | None = None, *, client_kwargs: dict | None = None
+                        ) -> list[ServedModel]:
+    """The named models (all must be ready detectors), or every ready detector when `names` is
+    empty or None. UserError, naming what is there, when that cannot be satisfied."""
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    client = grpcclient.InferenceServerClient(url, **(client_kwargs or {}))
+    try:
+        try:
+            ready = sorted(m["name"] for m in client.get_model_repository_index(as_json=True).get("models", [])
+                           if m.get("state") == "READY")
+        except InferenceServerException as error:
+            raise UserError(f"no Triton server answers at {url}: {error.message()}") from None
+        wanted = list(dict.fromkeys(names or ()))
+        missing = [name for name in wanted if name not in ready]
+        if missing:
+            raise UserError(f"model {', '.join(map(repr, missing))} is not ready on {url} "
+                            f"(ready: {', '.join(ready) or 'none'})")
+        served, not_detectors = [], []
+        for name in wanted or ready:
+            config = client.get_model_config(name, as_json=True)["config"]
+            try:
+                metadata = ModelMetadata.from_parameters(parameters_of(config))
+            except ValueError as error:
+                if wanted:
+                    raise UserError(f"model {name!r} on {url} {error}") from None
+                not_detectors.append(name)
+                continue
+            kinds = {group.get("kind", "KIND_AUTO") for group in config.get("instance_group", [])}
+            served.append(ServedModel(name, metadata, on_gpu="KIND_GPU" in kinds,
+                                      max_batch_size=int(config.get("max_batch_size", 0))))
+    finally:
+        client.close()
+    if not served:
+        raise UserError(f"the server at {url} serves no ready CreativeLens detector "
+                        f"(ready: {', '.join(ready) or 'none'}; see `creativelens export`)")
+    return served
+
+
+def default_in_flight(models: Sequence[ServedModel]) -> int:
+    """Requests to keep in flight when the user does not say: a GPU server is kept busy with
+    enough for its batcher, a CPU server with two per model (more only queues)."""
+    per_model = GPU_IN_FLIGHT_PER_MODEL if any(model.on_gpu for model in models) else CPU_IN_FLIGHT_PER_MODEL
+    return per_model * max(1, len(models))
