@@ -6,6 +6,8 @@ import argparse
 import signal
 import sys
 
+from creativelens.tls import add_tls_arguments
+
 EXIT_ITEM_ERRORS = 1  # the run finished, some inputs were bad (see summary.json)
 EXIT_INCOMPLETE = 3  # the server (or OCR) went away; finished results are kept, re-run to resume
 
@@ -56,6 +58,7 @@ def add_commands(subparsers) -> None:
                         help="OCR requests in flight beside detection (default %(default)s)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar (default: only on a terminal outside CI)")
+    add_tls_arguments(parser)
     parser.set_defaults(handler=run_stream)
 
 
@@ -68,6 +71,7 @@ def run_stream(args) -> int:
     from creativelens.client.sources import DEFAULT_MAX_PIXELS
     from creativelens.client.stream import StreamOptions, stream
     from creativelens.errors import UserError
+    from creativelens.tls import tls_from_args, triton_client_kwargs
 
     if args.every < 1:
         raise UserError("--every must be at least 1")
@@ -78,10 +82,12 @@ def run_stream(args) -> int:
     if args.ocr_concurrency < 1:
         raise UserError("--ocr-concurrency must be at least 1")
     rules = load_rules(args.models or args.rules, args.threshold)
+    tls = tls_from_args(args)
     options = StreamOptions(
         models=tuple(args.model or ()), every=args.every, rules=rules,
         max_in_flight=args.max_in_flight, retry_for_s=args.retry_for,
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, progress=args.progress,
+        client_kwargs=triton_client_kwargs(tls),
     )
     if args.workers:
         options.workers = args.workers
