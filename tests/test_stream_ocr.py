@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -58,3 +59,62 @@ def test_ocr_text_lands_in_the_record_and_its_csv_without_the_excluded_boxes(tmp
     assert unexcluded.returncode == 0, unexcluded.stderr[-2000:]
     record = json.loads((tmp_path / "all" / "detections.jsonl").read_text().splitlines()[0])
     assert "MIDDLE" in record["ocr_text"]
+
+
+def test_an_ocr_outage_is_retried_then_left_unfinished_and_a_rerun_reads_the_text_without_re_inferring(tmp_path):
+    import threading
+    import time
+
+    import tritonclient.grpc as grpcclient
+
+    from creativelens.client.ocr import OcrEnricher
+    from creativelens.client.stream import StreamOptions, stream
+    from creativelens.serve.tritonserver import TritonServer, read_model_statistics
+    from serving_fixtures import GEOMETRY_MODEL, write_geometry_repository, write_video
+
+    def detector_inferences(server) -> int:
+        client = grpcclient.InferenceServerClient(server.grpc_url)
+        try:
+            return read_model_statistics(client, GEOMETRY_MODEL)[GEOMETRY_MODEL].inference_count
+        finally:
+            client.close()
+
+    video = write_video(tmp_path / "clip.avi", 40)
+    out = tmp_path / "out"
+    repository = write_geometry_repository(tmp_path / "repo", delay_s=0.1)
+    ocr = OcrServer(ServerConfig(port=0, workers=1)).start()
+    port = int(ocr.address.rsplit(":", 1)[1])
+    with TritonServer(repository) as server:
+        enricher = OcrEnricher(ocr.address, retry_for_s=2.0)
+        outcome = {}
+        options = StreamOptions(every=1, max_in_flight=2, progress=False, enrichers=(enricher,))
+        runner = threading.Thread(target=lambda: outcome.update(summary=stream([str(video)], server.grpc_url, out, options)))
+        runner.start()
+        while not ((out / "detections.jsonl").exists() and (out / "detections.jsonl").read_text().count("ocr_text") >= 5):
+            assert runner.is_alive()
+            time.sleep(0.05)
+        ocr.stop(grace_s=0.0)  # the sidecar goes away mid-run
+        runner.join(timeout=180)
+        enricher.close()
+        summary = outcome["summary"]
+        assert not summary.complete and summary.ocr_failures > 0 and "OCR failed transiently" in summary.failure
+        saved = json.loads((out / "summary.json").read_text())
+        assert saved["ocr_failures"] == summary.ocr_failures and saved["complete"] is False
+        inferred = detector_inferences(server)
+        assert inferred == 40  # every frame was detected once, whatever OCR did
+
+        ocr = OcrServer(ServerConfig(port=port, workers=1)).start()  # back, same address
+        try:
+            enricher = OcrEnricher(ocr.address, retry_for_s=2.0)
+            again = stream([str(video)], server.grpc_url, out, StreamOptions(every=1, progress=False,
+                                                                             enrichers=(enricher,)))
+            enricher.close()
+        finally:
+            ocr.stop(grace_s=0.0)
+        assert again.complete and again.ocr_failures == 0
+        assert again.items_done == summary.ocr_failures and again.inferences == 0
+        assert detector_inferences(server) == inferred, "the detector ran again on items that only lacked text"
+    rows = list(csv.DictReader(open(out / "ocr.csv")))
+    assert sorted(row["file_name"] for row in rows) == sorted(f"{video}#frame={i}" for i in range(40))
+    table = pq.read_table(out / "detections.parquet").to_pylist()
+    assert len(table) == 40 and {r["model"] for r in table} == {GEOMETRY_MODEL}
