@@ -282,3 +282,23 @@ def test_two_runs_cannot_share_one_results_folder(geometry_server, tmp_path):
         os.close(lock)
     assert result.returncode == 2 and "another run is writing to" in result.stderr
     assert not (tmp_path / "detections.jsonl").exists()
+
+
+def test_a_file_name_that_is_not_utf8_reaches_every_sink_and_resumes(geometry_server, tmp_path):
+    from creativelens.formats import escape_name
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    name = os.fsdecode(b"ad-\xff\xfe.jpg")  # not UTF-8: Python carries these bytes as surrogates
+    (folder / name).write_bytes(sample_stills()[0].read_bytes())
+    out = tmp_path / "out"
+    first = run_cli(str(folder), "--server", geometry_server.grpc_url, "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    escaped = escape_name(str(folder / name))
+    assert escaped.endswith("ad-\\xff\\xfe.jpg")
+    assert read_records(out)[0]["source"] == escaped
+    assert [row["file_name"] for row in read_csv_rows(out)] == [escaped]
+    assert pq.read_table(out / "detections.parquet").to_pylist()[0]["source"] == escaped
+    assert json.loads((out / "summary.json").read_text())["items_done"] == 1
+    again = run_cli(str(folder), "--server", geometry_server.grpc_url, "--out", str(out))
+    assert again.returncode == 0 and "1 skipped as already done" in again.stdout
