@@ -15,7 +15,7 @@ from creativelens.errors import UserError
 from creativelens.model_metadata import ModelMetadata, parameters_of
 
 GPU_IN_FLIGHT_PER_MODEL = 16  # keeps a GPU's dynamic batcher fed
-CPU_IN_FLIGHT_PER_MODEL = 2  # measured best on a CPU server: batching only adds queueing there
+CPU_IN_FLIGHT = 2  # a CPU server's models share its cores: more in flight only queues (measured)
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ def fetch_served_models(url: str, names: Sequence[str] | None = None, *, client_
 
 def default_in_flight(models: Sequence[ServedModel]) -> int:
     """Requests to keep in flight when the user does not say: a GPU server is kept busy with
-    enough for its batcher, a CPU server with two per model (more only queues)."""
-    per_model = GPU_IN_FLIGHT_PER_MODEL if any(model.on_gpu for model in models) else CPU_IN_FLIGHT_PER_MODEL
-    return per_model * max(1, len(models))
+    enough for each model's batcher; a CPU server with two, whatever the models (they share
+    the cores, and each inference already uses them all)."""
+    if any(model.on_gpu for model in models):
+        return GPU_IN_FLIGHT_PER_MODEL * max(1, len(models))
+    return CPU_IN_FLIGHT
