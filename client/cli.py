@@ -10,6 +10,7 @@ from creativelens.tls import add_tls_arguments
 
 EXIT_ITEM_ERRORS = 1  # the run finished, some inputs were bad (see summary.json)
 EXIT_INCOMPLETE = 3  # the server (or OCR) went away; finished results are kept, re-run to resume
+# 2: usage error; 4: the results folder cannot be written (creativelens.errors.OutputNotWritable)
 
 
 def add_commands(subparsers) -> None:
@@ -22,7 +23,8 @@ def add_commands(subparsers) -> None:
                     "OUT/csv/<model>/part-*.csv (the seeds' columns), OUT/detections.parquet (a row per "
                     "item and model) and OUT/summary.json; a re-run with the same --out resumes and "
                     "runs only what is missing (e.g. a model added later). Exit code: 0 all done, "
-                    "1 some inputs were errors, 3 incomplete (server or OCR gone: re-run).",
+                    "1 some inputs were errors, 2 usage error, 3 incomplete (server or OCR gone: "
+                    "re-run), 4 results folder not writable.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="files, folders (recursive), globs, or text files listing paths")

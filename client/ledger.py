@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from creativelens.detections import Detections
-from creativelens.errors import UserError
+from creativelens.errors import OutputNotWritable, UserError
 from creativelens.formats import from_record
 from creativelens.item_result import ItemResult
 
@@ -140,7 +140,7 @@ def lock_results(out_dir: str | Path) -> int:
     try:
         fd = os.open(Path(out_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
-        raise UserError(f"cannot write to the results folder {out_dir}: {error.strerror}") from None
+        raise OutputNotWritable(f"cannot write to the results folder {out_dir}: {error.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -33,7 +33,7 @@ from creativelens.client.sinks import CSV_DIR, PARQUET_FILE, SUMMARY_FILE, Jsonl
 from creativelens.client.sources import DEFAULT_MAX_PIXELS, iter_items
 from creativelens.client.transport import ServerUnavailable, wait_for_server
 from creativelens.detections import Detections
-from creativelens.errors import UserError
+from creativelens.errors import OutputNotWritable
 from creativelens.item_result import ItemResult
 
 # An enricher adds to one item's result, given its original BGR pixels and every detection
@@ -154,16 +154,20 @@ def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError(f"cannot create the results folder {out_dir}: {error.strerror}") from None
-    wait_for_server(server_url, options.retry_for_s, options.log, options.client_kwargs)
-    models = fetch_served_models(server_url, list(options.models) or list(options.rules.models) or None,
-                                 client_kwargs=options.client_kwargs)
-    random = [model.name for model in models if model.metadata.random_weights]
-    if random:
-        options.log(RANDOM_WEIGHTS_BANNER.format(models=", ".join(random)))
+        raise OutputNotWritable(f"cannot create the results folder {out_dir}: {error.strerror}") from None
     lock = lock_results(out_dir)
     try:
-        return _Run(inputs, server_url, out_dir, options, models).run()
+        wait_for_server(server_url, options.retry_for_s, options.log, options.client_kwargs)
+        models = fetch_served_models(server_url, list(options.models) or list(options.rules.models) or None,
+                                     client_kwargs=options.client_kwargs)
+        random = [model.name for model in models if model.metadata.random_weights]
+        if random:
+            options.log(RANDOM_WEIGHTS_BANNER.format(models=", ".join(random)))
+        try:
+            run = _Run(inputs, server_url, out_dir, options, models)
+        except PermissionError as error:
+            raise OutputNotWritable(f"cannot write to the results folder {out_dir}: {error.strerror}") from None
+        return run.run()
     finally:
         os.close(lock)
 
@@ -199,7 +203,10 @@ class _Run:
             retry_for_s=options.retry_for_s, stall_timeout_s=options.stall_timeout_s,
             max_pixels=options.max_pixels, keep_images=self.enrich, client_kwargs=options.client_kwargs),
             on_retry=progress.write if progress is not None else options.log)
-        jsonl = JsonlSink(self.out_dir)
+        try:
+            jsonl = JsonlSink(self.out_dir)
+        except OSError as error:
+            raise OutputNotWritable(f"cannot write to {self.ledger.path}: {error.strerror}") from None
         skipped = [0]
 
         def is_done(key: str) -> bool:

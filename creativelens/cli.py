@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except UserError as error:
         print(f"creativelens {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except KeyboardInterrupt:
         print(f"creativelens {args.command}: interrupted", file=sys.stderr)
         return 130

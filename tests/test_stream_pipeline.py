@@ -302,3 +302,26 @@ def test_a_file_name_that_is_not_utf8_reaches_every_sink_and_resumes(geometry_se
     assert json.loads((out / "summary.json").read_text())["items_done"] == 1
     again = run_cli(str(folder), "--server", geometry_server.grpc_url, "--out", str(out))
     assert again.returncode == 0 and "1 skipped as already done" in again.stdout
+
+
+def test_a_read_only_results_folder_is_one_line_and_its_own_exit_code():
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root to run the client as an unprivileged user (root may write anywhere)")
+    parent = Path(tempfile.mkdtemp(prefix="creativelens-ro-"))  # pytest's own tmp is private to root
+    parent.chmod(0o755)
+    out = parent / "results"
+    out.mkdir()
+    (out / "detections.jsonl").write_text("")
+    out.chmod(0o555)
+    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+               "creativelens.cli", "stream", str(sample_stills()[0]), "--out", str(out), "--retry-for", "1"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(parent)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"creativelens stream: error: cannot write to the results folder {out}: Permission denied"]
