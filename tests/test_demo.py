@@ -24,7 +24,8 @@ def test_demo_reuses_a_passing_export_serves_and_streams_the_sample_media(export
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     assert summary["complete"] and summary["errors"] == 0 and summary["random_weights"]
     assert (summary["stills"], summary["frames"]) == (len(sample_stills()), 4)  # vtest.avi: 0..600
-    assert summary["triton"]["inference_count"] == summary["inferred"]
+    model = summary["models"][DEMO_MODEL]
+    assert model["triton"]["inference_count"] == model["inferred"] == summary["inferences"]
     records = [json.loads(line) for line in (tmp_path / "results" / "detections.jsonl").read_text().splitlines()]
     assert all("ocr_text" in record for record in records), "the demo reads every image's text too"
     ocr_rows = list(csv.DictReader(open(tmp_path / "results" / "ocr.csv")))
