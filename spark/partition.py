@@ -61,7 +61,8 @@ def analyse_creatives(creatives: Iterable[Creative], plan: TaskPlan,
     from creativelens.spark.endpoints import EndpointPool
 
     finished: queue.Queue = queue.Queue()
-    answers: dict[int, dict] = {}
+    answers: dict[int, dict] = {}  # item index -> model -> answer, until every model answered
+    unanswered: set[int] = set()  # items sent whose result is not built yet
     lock = threading.Lock()
     names = [name for name, _ in plan.models]
     metadata = dict(plan.models)
@@ -97,6 +98,7 @@ def analyse_creatives(creatives: Iterable[Creative], plan: TaskPlan,
             complete = len(by_model) == len(names)
             if complete:
                 del answers[index]
+                unanswered.discard(index)
         if complete:
             finished.put(result_of(prepared, by_model))
 
@@ -132,6 +134,7 @@ def analyse_creatives(creatives: Iterable[Creative], plan: TaskPlan,
                 if pool is None:
                     pool = EndpointPool(plan.servers, names, on_answer, max_in_flight=plan.max_in_flight,
                                         failover_after_s=plan.failover_after_s, log=log)
+                unanswered.add(index)
                 for name in names:
                     boxed = prepared.boxed_for(metadata[name].canvases)
                     pool.submit((index, name), (index, prepared), name, boxed.pixels,
@@ -142,6 +145,9 @@ def analyse_creatives(creatives: Iterable[Creative], plan: TaskPlan,
                 pending = []
         if pool is not None:
             pool.drain()
+            pool.close()  # joins the stream threads: every answer has been handed over
+        if unanswered:  # never seen; failing the attempt lets Spark retry it rather than lose items
+            raise RuntimeError(f"{len(unanswered)} items lack an answer after the endpoints drained")
         pending.extend(_take(finished, rows_of))
         if pending:
             yield pending
