@@ -20,6 +20,7 @@ COMPONENT_CLIS = (
     "creativelens.ocr_service.cli",
     "creativelens.benchmarks.cli",
     "creativelens.spark.cli",
+    "creativelens.train.cli",
     "creativelens.demo",
 )
 

@@ -231,3 +231,39 @@ def to_ocr_csv_row(result: ItemResult) -> dict[str, str] | None:
         "ocr_text": result.extras["ocr_text"],
         "ocr_words": json.dumps(result.extras.get("ocr_words", [])),
     }
+
+
+def azure_bbox_to_coco(bbox, width: float, height: float) -> list[float]:
+    """An Azure ML Studio COCO-export box (x, y, w, h normalised to 0..1) -> absolute COCO XYWH pixels."""
+    x, y, w, h = (float(v) for v in bbox)
+    return [x * width, y * height, w * width, h * height]
+
+
+def coco_bbox_to_azure(bbox, width: float, height: float) -> list[float]:
+    """Absolute COCO XYWH pixels -> Azure ML Studio's normalised x, y, w, h (0..1)."""
+    x, y, w, h = (float(v) for v in bbox)
+    return [x / width, y / height, w / width, h / height]
+
+
+def azure_dataset_to_coco(dataset: dict) -> dict:
+    """An Azure ML Studio COCO export (normalised boxes) -> the COCO json Detectron2 reads:
+    absolute XYWH boxes, `area` in pixels and `iscrowd: 0`, as the seeds converted it."""
+    sizes = {image["id"]: (image["width"], image["height"]) for image in dataset.get("images", [])}
+    annotations = []
+    for annotation in dataset.get("annotations", []):
+        width, height = sizes[annotation["image_id"]]
+        box = azure_bbox_to_coco(annotation["bbox"], width, height)
+        annotations.append({**annotation, "bbox": box, "area": box[2] * box[3], "iscrowd": 0})
+    return {**dataset, "annotations": annotations}
+
+
+def coco_dataset_to_azure(dataset: dict) -> dict:
+    """COCO json (absolute boxes) -> an Azure-ML-style export of the same labels (normalised boxes)."""
+    sizes = {image["id"]: (image["width"], image["height"]) for image in dataset.get("images", [])}
+    annotations = []
+    for annotation in dataset.get("annotations", []):
+        width, height = sizes[annotation["image_id"]]
+        box = coco_bbox_to_azure(annotation["bbox"], width, height)
+        annotations.append({key: value for key, value in annotation.items() if key not in ("iscrowd", "area")}
+                           | {"bbox": box, "area": box[2] * box[3]})
+    return {**dataset, "annotations": annotations}

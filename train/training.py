@@ -1,0 +1,200 @@
+"""Train a Faster R-CNN with Detectron2's own DefaultTrainer, into one output folder.
+
+OUT gets model_final.pth, config.yaml and labels.txt here; evaluation.json and thresholds.json
+come from `creativelens.train.evaluation` / `thresholds` on the validation split afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from creativelens.errors import UserError
+
+LR_PER_16_IMAGES = 0.01  # the seeds' linear scaling rule: 0.01 x B / 16
+
+
+class TrainingInterrupted(UserError):
+    exit_code = 130
+
+
+@dataclass
+class TrainSpec:
+    config: str  # model-zoo name (export.zoo.ZOO_CONFIGS) or a YAML path
+    train_json: Path
+    train_images: Path
+    val_json: Path
+    val_images: Path
+    out: Path
+    iterations: int = 1000
+    ims_per_batch: int = 2
+    from_scratch: bool = False
+    weights: str | None = None
+    overrides: tuple[str, ...] = ()  # KEY=VALUE, Detectron2 opts
+    resume: bool = False
+    labels_format: str = "auto"
+    log_period: int = 20
+
+
+def linear_scaled_lr(ims_per_batch: int) -> float:
+    return LR_PER_16_IMAGES * ims_per_batch / 16
+
+
+def _base_config(name_or_yaml: str):
+    from detectron2 import model_zoo
+    from detectron2.config import get_cfg
+
+    from creativelens.export.zoo import ZOO_CONFIGS
+
+    cfg = get_cfg()
+    if name_or_yaml in ZOO_CONFIGS:
+        cfg.merge_from_file(model_zoo.get_config_file(ZOO_CONFIGS[name_or_yaml]))
+        cfg.MODEL.WEIGHTS = model_zoo.get_checkpoint_url(ZOO_CONFIGS[name_or_yaml])
+    elif Path(name_or_yaml).is_file():
+        try:
+            cfg.merge_from_file(name_or_yaml)
+        except Exception as error:  # yacs/yaml raise several kinds
+            raise UserError(f"--config {name_or_yaml}: not a Detectron2 config ({error})") from None
+    else:
+        raise UserError(f"--config {name_or_yaml!r}: neither a model-zoo name ({', '.join(ZOO_CONFIGS)}) nor a YAML file")
+    return cfg
+
+
+def apply_from_scratch(cfg) -> None:
+    """No pretrained weights: GroupNorm in backbone, FPN and a 4conv1fc box head, nothing frozen
+    (as Detectron2's configs/Misc/scratch_*_gn.yaml)."""
+    cfg.MODEL.WEIGHTS = ""
+    cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    cfg.MODEL.RESNETS.NORM = "GN"
+    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
+    cfg.MODEL.FPN.NORM = "GN"
+    cfg.MODEL.ROI_BOX_HEAD.NAME = "FastRCNNConvFCHead"
+    cfg.MODEL.ROI_BOX_HEAD.NUM_CONV = 4
+    cfg.MODEL.ROI_BOX_HEAD.NUM_FC = 1
+    cfg.MODEL.ROI_BOX_HEAD.NORM = "GN"
+
+
+def _image_sides(dataset: dict) -> tuple[int, int]:
+    shorts = [min(i["width"], i["height"]) for i in dataset["images"]]
+    longs = [max(i["width"], i["height"]) for i in dataset["images"]]
+    return int(min(800, statistics.median(shorts))), int(min(1333, max(longs)))
+
+
+def build_config(spec: TrainSpec, train_split, val_split, train_dataset: dict, log=print):
+    cfg = _base_config(spec.config)
+    if spec.from_scratch:
+        apply_from_scratch(cfg)
+    if spec.weights:
+        cfg.MODEL.WEIGHTS = str(spec.weights)
+    short, long = _image_sides(train_dataset)
+    cfg.DATASETS.TRAIN = (train_split.name,)
+    cfg.DATASETS.TEST = ()  # validation is evaluated by creativelens.train.evaluation afterwards
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = len(train_split.class_names)
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.INPUT.MIN_SIZE_TRAIN = (short,)
+    cfg.INPUT.MAX_SIZE_TRAIN = long
+    cfg.INPUT.MIN_SIZE_TEST = short
+    cfg.INPUT.MAX_SIZE_TEST = long
+    cfg.DATALOADER.NUM_WORKERS = 1
+    cfg.SOLVER.IMS_PER_BATCH = spec.ims_per_batch
+    cfg.SOLVER.BASE_LR = linear_scaled_lr(spec.ims_per_batch)
+    cfg.SOLVER.MAX_ITER = spec.iterations
+    cfg.SOLVER.STEPS = tuple(sorted({s for s in (int(spec.iterations * 0.75), int(spec.iterations * 0.9)) if 0 < s < spec.iterations}))
+    cfg.SOLVER.WARMUP_ITERS = min(100, max(1, spec.iterations // 10))
+    cfg.SOLVER.CHECKPOINT_PERIOD = max(10, spec.iterations // 4)
+    cfg.TEST.EVAL_PERIOD = 0
+    cfg.OUTPUT_DIR = str(spec.out)
+    try:
+        cfg.merge_from_list([part for item in spec.overrides for part in _split_override(item)])
+    except Exception as error:  # yacs: KeyError / ValueError / AssertionError for a bad key or value
+        raise UserError(f"--set: {error}") from None
+    if not spec.from_scratch and not cfg.MODEL.WEIGHTS:
+        raise UserError("no start weights: pass --weights PATH, a model-zoo --config, or --from-scratch")
+    if cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN" or cfg.MODEL.MASK_ON or cfg.MODEL.KEYPOINT_ON:
+        raise UserError("only Faster R-CNN box detectors can be trained here (and exported)")
+    log(f"learning rate {cfg.SOLVER.BASE_LR:g} (linear scaling: {LR_PER_16_IMAGES} x {spec.ims_per_batch} / 16"
+        f"{'; overridden by --set' if cfg.SOLVER.BASE_LR != linear_scaled_lr(spec.ims_per_batch) else ''}), "
+        f"{cfg.SOLVER.MAX_ITER} iterations, batch {cfg.SOLVER.IMS_PER_BATCH}, input {short}/{long} px, "
+        f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES} classes")
+    return cfg
+
+
+def _split_override(item: str) -> list[str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise UserError(f"--set {item!r}: expected KEY=VALUE (a Detectron2 config key)")
+    return [key, value]
+
+
+def _trainer_class():
+    from detectron2.engine import DefaultTrainer, HookBase
+    from detectron2.utils.events import CommonMetricPrinter, JSONWriter
+
+    class StopOnSignal(HookBase):
+        """SIGINT/SIGTERM: finish the step, save a checkpoint that --resume continues, stop."""
+
+        def __init__(self):
+            self.signalled = None
+
+        def before_train(self):
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._on_signal)
+
+        def _on_signal(self, number, frame):
+            self.signalled = signal.Signals(number).name
+
+        def after_step(self):
+            if self.signalled:
+                iteration = self.trainer.iter
+                self.trainer.checkpointer.save(f"model_{iteration:07d}", iteration=iteration)
+                raise KeyboardInterrupt(self.signalled)
+
+    class Trainer(DefaultTrainer):
+        def build_writers(self):
+            # No TensorBoard (not installed here): the console line and metrics.json.
+            return [CommonMetricPrinter(self.max_iter), JSONWriter(str(Path(self.cfg.OUTPUT_DIR) / "metrics.json"))]
+
+        def build_hooks(self):
+            hooks = super().build_hooks()
+            hooks.insert(0, StopOnSignal())
+            return hooks
+
+    return Trainer
+
+
+def train(spec: TrainSpec, log=print):
+    """Train; returns (cfg, class_names). Writes OUT/model_final.pth, config.yaml, labels.txt."""
+    from detectron2.utils.logger import setup_logger
+
+    from creativelens.train.labels import read_coco, register_split
+
+    spec.out.mkdir(parents=True, exist_ok=True)
+    train_split = register_split("creativelens_train", spec.train_json, spec.train_images, spec.out, spec.labels_format)
+    val_split = register_split("creativelens_val", spec.val_json, spec.val_images, spec.out, spec.labels_format)
+    if val_split.class_names != train_split.class_names:
+        raise UserError(f"{spec.val_json}: categories {val_split.class_names} differ from the training set's "
+                        f"{train_split.class_names}")
+    train_dataset = read_coco(train_split.coco_json, spec.train_images, "coco")
+    cfg = build_config(spec, train_split, val_split, train_dataset, log)
+    (spec.out / "config.yaml").write_text(cfg.dump())
+    (spec.out / "labels.txt").write_text("\n".join(train_split.class_names) + "\n")
+    logger = setup_logger(str(spec.out), name="detectron2", abbrev_name="d2")
+    logger.setLevel(logging.INFO)
+    for handler in logger.handlers:
+        handler.setLevel(logging.INFO if "Stream" in type(handler).__name__ else logging.DEBUG)
+    logging.getLogger("detectron2").propagate = False
+    if spec.resume and not (spec.out / "last_checkpoint").is_file():
+        raise UserError(f"--resume: no checkpoint in {spec.out} (no last_checkpoint file)")
+    trainer = _trainer_class()(cfg)
+    trainer.resume_or_load(resume=spec.resume)
+    if spec.resume:
+        log(f"resuming at iteration {trainer.start_iter}")
+    try:
+        trainer.train()
+    except KeyboardInterrupt as stop:
+        raise TrainingInterrupted(f"stopped by {stop.args[0] if stop.args else 'SIGINT'} at iteration "
+                                  f"{trainer.iter}; checkpoint saved in {spec.out}: continue with --resume") from None
+    return cfg, train_split.class_names
