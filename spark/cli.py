@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, master_default: str | None
                         help="how long a task waits for an endpoint that broke before moving its "
                              "requests to the others (default %(default)s)")
     parser.add_argument("--max-pixels", type=int, help="refuse larger images/frames (default 100 million)")
+    from creativelens.tls import add_tls_arguments
+
+    add_tls_arguments(parser)  # the PEM files must exist at the same paths on every executor
 
 
 def options_from(args):
@@ -56,6 +59,7 @@ def options_from(args):
     from creativelens.client.sources import DEFAULT_MAX_PIXELS
     from creativelens.errors import UserError
     from creativelens.spark.job import SparkJobOptions
+    from creativelens.tls import tls_from_args, triton_client_kwargs
 
     for name in ("every", "creatives_per_task", "commit_every", "max_in_flight"):
         if getattr(args, name) < 1:
@@ -68,7 +72,7 @@ def options_from(args):
         rules=load_rules(args.rules, args.threshold), csv=args.csv, master=args.master,
         creatives_per_task=args.creatives_per_task, commit_every=args.commit_every,
         max_in_flight=args.max_in_flight, failover_after_s=args.failover_after,
-        max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+        max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, client_kwargs=triton_client_kwargs(tls_from_args(args)),
     )
 
 

@@ -34,6 +34,7 @@ class SparkJobOptions:
     max_in_flight: int = 4
     failover_after_s: float = 15.0
     max_pixels: int = DEFAULT_MAX_PIXELS
+    client_kwargs: dict = field(default_factory=dict)  # tritonclient TLS keywords (creativelens.tls)
     log: Callable[[str], None] = field(default=lambda message: print(message, file=sys.stderr))
 
 
@@ -67,7 +68,7 @@ class JobSummary:
         ]
 
 
-def served_models(servers: Iterable[str], names: tuple[str, ...], log) -> list:
+def served_models(servers: Iterable[str], names: tuple[str, ...], log, client_kwargs: dict | None = None) -> list:
     """The run's models (name, metadata) as the servers report them; every reachable server
     must serve the same versions. Unreachable servers are left to the tasks (they may start)."""
     from creativelens.client.served_models import fetch_served_models
@@ -75,7 +76,7 @@ def served_models(servers: Iterable[str], names: tuple[str, ...], log) -> list:
     found, problems = {}, []
     for url in servers:
         try:
-            models = fetch_served_models(url, names or None)
+            models = fetch_served_models(url, names or None, client_kwargs=client_kwargs)
         except UserError as error:
             problems.append(str(error))
             continue
@@ -105,14 +106,15 @@ def run_spark_job(inputs: Iterable[str], out: str, options: SparkJobOptions | No
 
     options = options or SparkJobOptions()
     require_java()
-    models = served_models(options.servers, options.models, options.log)
+    models = served_models(options.servers, options.models, options.log, options.client_kwargs)
     summary = JobSummary(out=out, models={name: meta.version for name, meta in models},
                          random_weights=any(meta.random_weights for _, meta in models), servers=options.servers)
     if summary.random_weights:
         options.log(RANDOM_WEIGHTS_BANNER)
     plan = TaskPlan(servers=tuple(options.servers), models=tuple(models), rules=options.rules,
                     every=options.every, max_pixels=options.max_pixels, max_in_flight=options.max_in_flight,
-                    failover_after_s=options.failover_after_s, seed_csv=options.csv)
+                    failover_after_s=options.failover_after_s, seed_csv=options.csv,
+                    client_kwargs=dict(options.client_kwargs))
     spark = spark or spark_session(options.master)
     started = time.monotonic()
     entries = list_inputs(spark, list(inputs))

@@ -14,7 +14,7 @@ import queue
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -37,6 +37,7 @@ class TaskPlan:
     max_in_flight: int
     failover_after_s: float
     seed_csv: bool = False  # also the seeds' CSV columns (seed_*) on each row of a successful model
+    client_kwargs: dict = field(default_factory=dict)  # tritonclient TLS keywords
     decode_workers: int = 2
 
 
@@ -133,7 +134,8 @@ def analyse_creatives(creatives: Iterable[Creative], plan: TaskPlan,
             else:
                 if pool is None:
                     pool = EndpointPool(plan.servers, names, on_answer, max_in_flight=plan.max_in_flight,
-                                        failover_after_s=plan.failover_after_s, log=log)
+                                        failover_after_s=plan.failover_after_s,
+                                        client_kwargs=plan.client_kwargs, log=log)
                 unanswered.add(index)
                 for name in names:
                     boxed = prepared.boxed_for(metadata[name].canvases)
