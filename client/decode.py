@@ -7,7 +7,6 @@ never as exceptions, so one corrupt file cannot stop a run.
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from creativelens.canvas import Canvas, Letterboxed, choose_canvas, letterbox
+from creativelens.client.handoff import Handoff
 from creativelens.client.sources import DEFAULT_MAX_PIXELS, Item, MediaError, check_dimensions
 
 HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}  # OpenCV scales these to 8 bits
@@ -101,9 +101,6 @@ def prepare(item: Item, canvas_sets: Sequence[Sequence[Canvas]] | Sequence[Canva
     return Prepared(item, letterboxed, image if keep_image else None, width=width, height=height)
 
 
-_END = object()
-
-
 def prepared_in_background(items: Iterable[Item], canvas_sets: Sequence[Sequence[Canvas]] | Sequence[Canvas], *,
                            workers: int,
                            lookahead: int, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -114,17 +111,8 @@ def prepared_in_background(items: Iterable[Item], canvas_sets: Sequence[Sequence
     only ever waits when decoding is truly slower than serving. An exception in the source is
     re-raised in the caller.
     """
-    ready: queue.Queue = queue.Queue(maxsize=max(1, lookahead))
-    stop = threading.Event()
-
-    def put(value) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(value, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
+    ready = Handoff(lookahead)
+    put = ready.put
 
     def produce() -> None:
         try:
@@ -139,19 +127,13 @@ def prepared_in_background(items: Iterable[Item], canvas_sets: Sequence[Sequence
                 while window:
                     if not put(window.popleft().result()):
                         return
-            put(_END)
+            ready.end()
         except BaseException as error:  # handed to the consumer, which re-raises it
-            put(error)
+            ready.fail(error)
 
     producer = threading.Thread(target=produce, name="items", daemon=True)
     producer.start()
     try:
-        while True:
-            value = ready.get()
-            if value is _END:
-                return
-            if isinstance(value, BaseException):
-                raise value
-            yield value
+        yield from ready
     finally:
-        stop.set()
+        ready.close()

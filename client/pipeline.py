@@ -20,7 +20,6 @@ tritonclient's stream thread assembling answers; the caller's thread receives th
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from array import array
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from creativelens.client.decode import Prepared, prepared_in_background
+from creativelens.client.handoff import Handoff
 from creativelens.client.rules import Rules
 from creativelens.client.served_models import ServedModel, default_in_flight
 from creativelens.client.sources import DEFAULT_MAX_PIXELS, Item
@@ -62,9 +62,6 @@ class _Partial:
     answers: dict[str, Answer] = field(default_factory=dict)
 
 
-_END = object()
-
-
 class Analysis:
     def __init__(self, url: str, models: Sequence[ServedModel], options: AnalysisOptions | None = None,
                  on_retry: Callable[[str], None] = lambda message: None) -> None:
@@ -83,10 +80,10 @@ class Analysis:
         """One `Analysed` per item, in completion order. `models_for(item)` names the models
         still to run on it (default: all); an item with none is handed out without inference
         (with its pixels, for enrichers). Raises ServerUnavailable when the server is gone."""
-        results: queue.Queue = queue.Queue(maxsize=2 * self.max_in_flight)
+        results = Handoff(2 * self.max_in_flight)
         partials: dict[int, _Partial] = {}
         lock = threading.Lock()
-        stop = threading.Event()
+        stop = results.closed
         handed_out = threading.Condition(lock)  # notified when a finished item's result is queued
         unfinished = [0]  # items sent whose result is not queued yet
 
@@ -102,7 +99,7 @@ class Analysis:
             if answer.error is None:
                 self.latencies[model].append(answer.latency_ms)
             if finished:
-                _put(results, self._assemble(partial), stop)
+                results.put(self._assemble(partial))
                 with handed_out:
                     unfinished[0] -= 1
                     handed_out.notify_all()
@@ -123,7 +120,7 @@ class Analysis:
                         return
                     names = list(self.models) if models_for is None else list(models_for(prepared.item))
                     if prepared.error or not names:
-                        _put(results, self._assemble(_Partial(prepared, set())), stop)
+                        results.put(self._assemble(_Partial(prepared, set())))
                         continue
                     with lock:
                         partials[number] = _Partial(prepared, set(names))
@@ -136,25 +133,20 @@ class Analysis:
                 with handed_out:  # the last answers may still be on their way into `results`
                     while unfinished[0] and not stop.is_set():
                         handed_out.wait(0.2)
-                _put(results, _END, stop)
+                results.end()
             except StreamCancelled:
                 pass
             except BaseException as error:  # handed to the caller, which re-raises it
-                _put(results, error, stop)
+                results.fail(error)
 
         feeder = threading.Thread(target=feed, name="feeder", daemon=True)
         feeder.start()
         try:
-            while True:
-                value = results.get()
-                if value is _END:
-                    return
-                if isinstance(value, BaseException):
-                    raise value
+            for value in results:
                 self.in_flight = transport.in_flight
                 yield value
         finally:
-            stop.set()
+            results.close()
             transport.cancel()
             feeder.join(timeout=30)
             transport.close()
@@ -189,12 +181,3 @@ class Analysis:
         result = ItemResult(**provenance, width=prepared.width, height=prepared.height, models=tuple(models),
                             extras=extras)
         return Analysed(result, prepared.image_bgr)
-
-
-def _put(results: queue.Queue, value, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            results.put(value, timeout=0.2)
-            return
-        except queue.Full:
-            continue
