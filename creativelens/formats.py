@@ -267,3 +267,41 @@ def coco_dataset_to_azure(dataset: dict) -> dict:
         annotations.append({key: value for key, value in annotation.items() if key not in ("iscrowd", "area")}
                            | {"bbox": box, "area": box[2] * box[3]})
     return {**dataset, "annotations": annotations}
+
+
+def to_norfair_detections(det: Detections) -> list:
+    """One Norfair `Detection` per box (its two corners as points, the label, `data` = row index)."""
+    from norfair import Detection
+
+    return [Detection(np.array([[x1, y1], [x2, y2]], np.float64), scores=np.array([score, score], np.float64),
+                      label=label, data=row)
+            for row, ((x1, y1, x2, y2), score, label) in enumerate(zip(det.xyxy, det.scores, det.labels))]
+
+
+TRACK_COLUMNS = ("video", "model", "label", "track_id", "first_s", "last_s", "seconds_on_screen", "frames_seen",
+                 "max_score", "mean_score", "largest_box", "largest_box_share")
+SCREEN_TIME_COLUMNS = ("video", "model", "label", "seconds_on_screen", "share_of_spot", "first_appearance_s",
+                       "tracks", "frames_seen", "spot_seconds")
+
+
+def tracks_schema():
+    """`tracks.parquet`: one row per track of a video (client/screen_time.py)."""
+    import pyarrow as pa
+
+    return pa.schema([
+        ("video", pa.string()), ("model", pa.string()), ("label", pa.string()), ("track_id", pa.int64()),
+        ("first_s", pa.float64()), ("last_s", pa.float64()), ("seconds_on_screen", pa.float64()),
+        ("frames_seen", pa.int64()), ("max_score", pa.float32()), ("mean_score", pa.float32()),
+        ("largest_box", pa.list_(pa.float32(), 4)), ("largest_box_share", pa.float64()),
+    ])
+
+
+def screen_time_schema():
+    """`screen_time.parquet`: one row per (video, model, label) (client/screen_time.py)."""
+    import pyarrow as pa
+
+    return pa.schema([
+        ("video", pa.string()), ("model", pa.string()), ("label", pa.string()), ("seconds_on_screen", pa.float64()),
+        ("share_of_spot", pa.float64()), ("first_appearance_s", pa.float64()), ("tracks", pa.int64()),
+        ("frames_seen", pa.int64()), ("spot_seconds", pa.float64()),
+    ])
