@@ -6,6 +6,7 @@ import argparse
 import os
 
 from creativelens.errors import UserError
+from creativelens.ocr_service.engines import DEFAULT_ENGINE, ENGINES
 from creativelens.ocr_service.options import EXCLUSION_MODES, THRESHOLDING_METHODS, RecognitionOptions
 
 def add_commands(subparsers) -> None:
@@ -14,6 +15,11 @@ def add_commands(subparsers) -> None:
 
     serve = commands.add_parser("serve", help="run the OCR gRPC service until SIGTERM/Ctrl-C")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    serve.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
+                       help="regions: text detector + Tesseract per line (default, measured); tesseract: page mode; "
+                            "rapidocr: PP-OCRv4 end to end")
+    serve.add_argument("--model-dir", default=None,
+                       help="folder with the PP-OCR ONNX files (default: those inside rapidocr-onnxruntime)")
     serve.add_argument("--port", type=int, default=50051)
     serve.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                        help="engine processes, one Tesseract each (default: one per core)")
@@ -51,8 +57,10 @@ def run_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from creativelens.ocr_service.engines import engine_factory
     from creativelens.ocr_service.server import OcrServer, ServerConfig
 
+    factory = engine_factory(args.engine, args.model_dir)  # missing model files: one line, before any worker
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
     if args.max_queue is not None and args.max_queue < 0:
@@ -68,11 +76,11 @@ def run_serve(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_requested.set())
     try:
-        server = OcrServer(config).start()
+        server = OcrServer(config, engine_factory=factory).start()
     except OSError as error:
         raise UserError(f"cannot serve on {args.host}:{args.port}: {error}") from None
     metrics = f", metrics on http://{args.host}:{server.metrics_port}/metrics" if server.metrics_port else ""
-    print(f"ocr: serving on {server.address} with {args.workers} workers{metrics}", flush=True)
+    print(f"ocr: serving on {server.address} with {args.workers} {args.engine} workers{metrics}", flush=True)
     stop_requested.wait()
     print("ocr: stopping (finishing requests in flight)", flush=True)
     server.stop()

@@ -16,6 +16,7 @@ over one call and yields `(request_id, OcrResult | OcrFailure)` as answers come 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
 
 import grpc
 import numpy as np
@@ -83,6 +84,26 @@ class OcrClient:
         except grpc.RpcError as error:
             raise OcrFailure(error.code().name, error.details() or "") from None
         return messages.result_from_proto(response)
+
+    def recognise_async(
+        self, image: Image, exclusion_boxes: Sequence[Box] = (), timeout: float | None = 60.0
+    ) -> Future:
+        """Send now, answer later: a `Future` whose `result()` is the `OcrResult` or raises
+        `OcrFailure`. No thread is used; bound the number in flight on the caller's side."""
+        request = messages.request_to_proto(encode_image(image), exclusion_boxes, self._options)
+        answer: Future = Future()
+        call = self._stub.Recognize.future(request, timeout=timeout)
+
+        def settle(done) -> None:
+            try:
+                answer.set_result(messages.result_from_proto(done.result()))
+            except grpc.RpcError as error:
+                answer.set_exception(OcrFailure(error.code().name, error.details() or ""))
+            except grpc.FutureCancelledError:
+                answer.set_exception(OcrFailure("CANCELLED", "the request was cancelled"))
+
+        call.add_done_callback(settle)
+        return answer
 
     def recognise_many(
         self, items: Iterable[tuple[str, Image, Sequence[Box]]], timeout: float | None = None

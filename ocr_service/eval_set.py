@@ -1,10 +1,14 @@
-"""The labelled OCR evaluation set: ad-like images rendered from a seed, plus real text images
-that ship in packages (truth written down in `eval_truth.json`).
+"""The labelled OCR evaluation set: ad-like images rendered from a seed, harder creatives (one
+challenge each), plus real text images that ship in packages (truth in `eval_truth.json`).
 
-Rendered ads lay a headline, a sub-line, a call-to-action button and small print over a real
-photo from `skimage.data`, in several Liberation/DejaVu fonts, sizes and colours, some blocks
-rotated by a few degrees. Each ad also carries a logo (a brand name in a box) whose box is the
-exclusion region: its words are not truth, and finding them counts as a leak.
+Rendered ads (subset "rendered") lay a headline, a sub-line, a call-to-action button and small
+print over a real photo from `skimage.data`, in several Liberation/DejaVu fonts, sizes and
+colours, some blocks rotated by a few degrees. Hard creatives put two or three text blocks on a
+photo with one challenge each (`CHALLENGES`): busy photo regions without a band, light text on a
+dark picture, outlined text, 8-16 px text, 120-200 px text, 5-15 degree rotation. Every rendered
+image carries a logo (a brand name, boxed or bare) whose box is the exclusion region: its words
+are not truth, and finding them counts as a leak. Rendered truth words come with their boxes
+(x1, y1, x2, y2 in image pixels, rotation included); the real images' truth has words only.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ CALLS_TO_ACTION = ("Shop now", "Learn more", "Order today", "Book now", "Get sta
 SMALL_PRINT = ("Terms and conditions apply", "Offer ends Sunday at midnight",
                "Prices include local taxes", "Available in participating stores only")
 BRANDS = ("Brightline", "Zentro", "Nordvik", "Calla Foods", "Orbit Coffee", "Velo Works")
+CHALLENGES = ("busy-photo", "light-on-dark", "outlined", "small-text", "large-text", "rotated")
+BUSY_PHOTOS = ("grass", "gravel", "brick", "coins", "chelsea", "astronaut", "hubble_deep_field", "rocket")
+SHORT_TEXTS = ("Sale", "New", "Save 30%", "Shop now", "Fresh", "Free gift", "Order today", "Big Deals")
+HARD_SEED_OFFSET = 500  # hard creatives draw from their own random streams
 
 
 def tokens(text: str) -> list[str]:
@@ -59,13 +67,17 @@ class EvalImage:
     truth: list[str]
     exclusion_boxes: list[Box] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)  # words inside the exclusion boxes
+    truth_boxes: list[Box] = field(default_factory=list)  # one per truth word, or none (real images)
+    text_heights: list[int] = field(default_factory=list)  # font size in px of each text block
 
 
 def build_eval_set(
-    rendered: int = 24, seed: int = DEFAULT_SEED, include_real: bool = True
+    rendered: int = 24, seed: int = DEFAULT_SEED, include_real: bool = True, hard: int = 72,
 ) -> tuple[list[EvalImage], list[str]]:
-    """The whole set and a note for every real image that could not be found."""
+    """The whole set and a note for every real image that could not be found. Hard creatives
+    cycle through `CHALLENGES`, so `hard=72` gives 12 of each."""
     images = [render_ad(index, seed) for index in range(rendered)]
+    images += [render_hard_ad(index, seed) for index in range(hard)]
     if not include_real:
         return images, []
     real, missing = package_text_images()
@@ -97,14 +109,14 @@ def render_ad(index: int, seed: int = DEFAULT_SEED) -> EvalImage:
     canvas = _photo_background(rng.choice(PHOTOS), width, height, rng).convert("RGBA")
     scale = min(width, height) / 1080
     margin = int(50 * scale)
-    truth: list[str] = []
+    truth = _Truth()
 
     brand = rng.choice(BRANDS)
     logo = _text_block(brand, _font(rng.choice(HEADLINE_FONTS), int(rng.randint(34, 46) * scale)),
                        fill=(255, 255, 255), box_fill=_random_colour(rng, dark=True), padding=int(18 * scale))
-    logo_at = (width - margin - logo.width, margin) if rng.random() < 0.5 else (margin, margin)
-    canvas.alpha_composite(logo, logo_at)
-    logo_box = (logo_at[0], logo_at[1], logo_at[0] + logo.width, logo_at[1] + logo.height)
+    logo_at = (width - margin - logo.image.width, margin) if rng.random() < 0.5 else (margin, margin)
+    canvas.alpha_composite(logo.image, logo_at)
+    logo_box = (logo_at[0], logo_at[1], logo_at[0] + logo.image.width, logo_at[1] + logo.image.height)
 
     y = logo_box[3] + int(40 * scale)
     light_text = rng.random() < 0.6
@@ -124,28 +136,145 @@ def render_ad(index: int, seed: int = DEFAULT_SEED) -> EvalImage:
             box_fill=(*outline, 150) if band else None, padding=int(12 * scale),
             max_width=width - 2 * margin,
         )
-        block = block.rotate(rng.uniform(-4, 4), resample=Image.BICUBIC, expand=True)
-        canvas.alpha_composite(block, (margin, y))
-        truth += tokens(text)
-        y += block.height + int(30 * scale)
+        placed = _place(canvas, block, (margin, y), rng.uniform(-4, 4))
+        truth.add(placed, font.size)
+        y += placed.image.height + int(30 * scale)
 
     action = rng.choice(CALLS_TO_ACTION)
-    button = _text_block(action, _font(rng.choice(HEADLINE_FONTS), int(rng.randint(34, 44) * scale)),
-                         fill=(255, 255, 255), box_fill=_random_colour(rng, dark=True), padding=int(22 * scale))
-    canvas.alpha_composite(button, (margin, min(y, height - 2 * margin - button.height - int(40 * scale))))
-    truth += tokens(action)
+    button_font = _font(rng.choice(HEADLINE_FONTS), int(rng.randint(34, 44) * scale))
+    button = _text_block(action, button_font, fill=(255, 255, 255),
+                         box_fill=_random_colour(rng, dark=True), padding=int(22 * scale))
+    button_y = min(y, height - 2 * margin - button.image.height - int(40 * scale))
+    truth.add(_place(canvas, button, (margin, button_y)), button_font.size)
 
     small = rng.choice(SMALL_PRINT)
-    print_block = _text_block(small, _font(rng.choice(BODY_FONTS), int(rng.randint(22, 28) * scale)),
-                              fill=(255, 255, 255), box_fill=(0, 0, 0, 170), padding=int(8 * scale))
-    canvas.alpha_composite(print_block, (margin, height - margin - print_block.height))
-    truth += tokens(small)
+    print_font = _font(rng.choice(BODY_FONTS), int(rng.randint(22, 28) * scale))
+    print_block = _text_block(small, print_font, fill=(255, 255, 255), box_fill=(0, 0, 0, 170), padding=int(8 * scale))
+    truth.add(_place(canvas, print_block, (margin, height - margin - print_block.image.height)), print_font.size)
 
     return EvalImage(
         name=f"rendered/ad-{index:02d}-{width}x{height}", kind="rendered",
-        image=_png(canvas.convert("RGB")), truth=truth,
+        image=_png(canvas.convert("RGB")), truth=truth.words,
         exclusion_boxes=[logo_box], excluded=tokens(brand),
+        truth_boxes=truth.boxes, text_heights=truth.heights,
     )
+
+
+def render_hard_ad(index: int, seed: int = DEFAULT_SEED) -> EvalImage:
+    """A creative built around one of `CHALLENGES` (index modulo their number), with two or
+    three text blocks and a logo to exclude."""
+    challenge = CHALLENGES[index % len(CHALLENGES)]
+    rng = random.Random((seed + HARD_SEED_OFFSET) * 1000 + index)
+    width, height = rng.choice(AD_SIZES)
+    photo = rng.choice(BUSY_PHOTOS if challenge == "busy-photo" else PHOTOS)
+    canvas = _photo_background(photo, width, height, rng)
+    if challenge == "light-on-dark":
+        canvas = Image.eval(canvas, lambda value: int(value * rng.uniform(0.15, 0.35)))
+    canvas = canvas.convert("RGBA")
+    scale = min(width, height) / 1080
+    margin = int(rng.randint(30, 70) * scale)
+    truth = _Truth()
+
+    brand = rng.choice(BRANDS)
+    logo_font = _font(rng.choice(HEADLINE_FONTS), int(rng.randint(30, 56) * scale))
+    boxed_logo = rng.random() < 0.5
+    logo = _text_block(brand, logo_font, fill=(255, 255, 255) if boxed_logo else _random_colour(rng, dark=False),
+                       box_fill=_random_colour(rng, dark=True) if boxed_logo else None,
+                       stroke=None if boxed_logo else (0, 0, 0), padding=int(16 * scale))
+    logo_at = (width - margin - logo.image.width, margin) if rng.random() < 0.5 else (margin, margin)
+    canvas.alpha_composite(logo.image, logo_at)
+    logo_box = (logo_at[0], logo_at[1], logo_at[0] + logo.image.width, logo_at[1] + logo.image.height)
+
+    y = logo_box[3] + int(rng.randint(20, 60) * scale)
+    for block_index in range(rng.choice((2, 3))):
+        text, fonts, size = _hard_block_text(challenge, block_index, rng)
+        font = _font(rng.choice(fonts), max(8, int(size * (scale if size > 16 else 1))))
+        fill, stroke, box_fill = _hard_block_colours(challenge, canvas, y, rng)
+        block = _text_block(text, font, fill=fill, stroke=stroke, box_fill=box_fill,
+                            padding=int(10 * scale), max_width=width - 2 * margin,
+                            stroke_width=max(2, font.size // 12) if challenge == "outlined" else None)
+        angle = rng.choice((-1, 1)) * rng.uniform(5, 15) if challenge == "rotated" else rng.uniform(-3, 3)
+        rotated = block.rotated(angle)
+        x = rng.randint(margin, max(margin, width - margin - rotated.image.width))
+        if y + rotated.image.height > height - margin or rotated.image.width > width:
+            break  # no room left: the creative keeps the blocks placed so far
+        truth.add(_place(canvas, rotated, (x, y)), font.size)
+        y += rotated.image.height + int(rng.randint(20, 80) * scale)
+
+    return EvalImage(
+        name=f"{challenge}/ad-{index:02d}-{width}x{height}", kind=challenge,
+        image=_png(canvas.convert("RGB")), truth=truth.words,
+        exclusion_boxes=[logo_box], excluded=tokens(brand),
+        truth_boxes=truth.boxes, text_heights=truth.heights,
+    )
+
+
+def _hard_block_text(challenge: str, block_index: int, rng: random.Random) -> tuple[str, tuple[str, ...], int]:
+    """(text, font family, font size in px before scaling; 16 px or less is never scaled)."""
+    if challenge == "small-text":
+        return rng.choice(SUBLINES + SMALL_PRINT), BODY_FONTS, rng.randint(8, 16)
+    if challenge == "large-text" and block_index == 0:
+        return rng.choice(SHORT_TEXTS), HEADLINE_FONTS, rng.randint(120, 200)
+    if block_index == 0:
+        return rng.choice(HEADLINES), HEADLINE_FONTS, rng.randint(60, 110)
+    return rng.choice(SUBLINES + CALLS_TO_ACTION + SMALL_PRINT), BODY_FONTS, rng.randint(28, 48)
+
+
+def _hard_block_colours(challenge: str, canvas: Image.Image, y: int, rng: random.Random):
+    """(fill, stroke, box fill) for one block; text on photos contrasts with the strip it lies on."""
+    strip = np.asarray(canvas.convert("L"))[y:y + 120]
+    dark_behind = strip.size == 0 or strip.mean() < 128
+    light, dark = _random_colour(rng, dark=False), _random_colour(rng, dark=True)
+    if challenge == "light-on-dark":
+        return (255, 255, rng.randint(180, 255)), None, None
+    if challenge == "outlined":
+        return (light, (0, 0, 0), None) if rng.random() < 0.5 else ((255, 255, 255), dark, None)
+    if challenge == "busy-photo":
+        return ((255, 255, 255) if dark_behind else (10, 10, 10)), None, None
+    if rng.random() < 0.4:
+        return (255, 255, 255), None, (*dark, 170)
+    return ((255, 255, 255), (0, 0, 0), None) if dark_behind else ((15, 15, 25), (255, 255, 255), None)
+
+
+@dataclass
+class _Block:
+    """A text layer and its words' boxes in layer pixels."""
+
+    image: Image.Image
+    words: list[tuple[str, Box]]
+
+    def rotated(self, angle: float) -> "_Block":
+        if not angle:
+            return self
+        image = self.image.rotate(angle, resample=Image.BICUBIC, expand=True)
+        words = []
+        for word, box in self.words:
+            mask = Image.new("L", self.image.size, 0)
+            ImageDraw.Draw(mask).rectangle(box, fill=255)
+            words.append((word, mask.rotate(angle, resample=Image.NEAREST, expand=True).getbbox() or box))
+        return _Block(image, words)
+
+
+@dataclass
+class _Truth:
+    words: list[str] = field(default_factory=list)
+    boxes: list[Box] = field(default_factory=list)
+    heights: list[int] = field(default_factory=list)
+
+    def add(self, placed: "_Block", text_height: int) -> None:
+        for word, box in placed.words:
+            for token in tokens(word):
+                self.words.append(token)
+                self.boxes.append(box)
+        self.heights.append(text_height)
+
+
+def _place(canvas: Image.Image, block: _Block, at: tuple[int, int], angle: float = 0.0) -> _Block:
+    """Rotate `block` (degrees, counter-clockwise), paint it at `at`; its words' boxes in canvas pixels."""
+    rotated = block.rotated(angle)
+    canvas.alpha_composite(rotated.image, at)
+    x, y = at
+    return _Block(rotated.image, [(w, (b[0] + x, b[1] + y, b[2] + x, b[3] + y)) for w, b in rotated.words])
 
 
 def _photo_background(name: str, width: int, height: int, rng: random.Random) -> Image.Image:
@@ -165,21 +294,30 @@ def _photo_background(name: str, width: int, height: int, rng: random.Random) ->
 
 def _text_block(
     text: str, font: ImageFont.FreeTypeFont, fill, stroke=None, box_fill=None, padding: int = 0,
-    max_width: int | None = None,
-) -> Image.Image:
+    max_width: int | None = None, stroke_width: int | None = None,
+) -> _Block:
     """Text on a transparent (or filled) layer, wrapped to `max_width` if given."""
     lines = _wrap(text, font, max_width - 2 * padding) if max_width else [text]
-    stroke_width = max(1, font.size // 22) if stroke else 0
+    if stroke_width is None:
+        stroke_width = max(1, font.size // 22) if stroke else 0
     line_height = int(font.size * 1.25)
     text_width = max(int(font.getlength(line)) for line in lines) + 2 * stroke_width
     layer = Image.new("RGBA", (text_width + 2 * padding, line_height * len(lines) + 2 * padding), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     if box_fill is not None:
         draw.rounded_rectangle((0, 0, layer.width - 1, layer.height - 1), radius=padding, fill=box_fill)
+    words = []
     for row, line in enumerate(lines):
-        draw.text((padding + stroke_width, padding + row * line_height), line, font=font, fill=fill,
-                  stroke_width=stroke_width, stroke_fill=stroke)
-    return layer
+        origin = (padding + stroke_width, padding + row * line_height)
+        draw.text(origin, line, font=font, fill=fill, stroke_width=stroke_width, stroke_fill=stroke)
+        line_words = line.split(" ")
+        for position, word in enumerate(line_words):
+            if not word:
+                continue
+            prefix = " ".join(line_words[:position]) + (" " if position else "")
+            at = (origin[0] + font.getlength(prefix), origin[1])
+            words.append((word, tuple(int(v) for v in draw.textbbox(at, word, font=font, stroke_width=stroke_width))))
+    return _Block(layer, words)
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
@@ -209,5 +347,5 @@ def _random_colour(rng: random.Random, dark: bool) -> tuple[int, int, int]:
 
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, "PNG")
+    image.save(buffer, "PNG", compress_level=1)  # fast: the set is rendered at every run
     return buffer.getvalue()

@@ -66,5 +66,8 @@ fi
 
 echo "setup: installing creativelens and its pinned dependencies"
 "${PIP[@]}" -e ".[dev,spark]"
+# The OCR service's text detector: PP-OCRv4 ONNX files inside the wheel (offline). --no-deps:
+# it asks for opencv-python (the GUI build), which would clash with opencv-python-headless.
+"${PIP[@]}" --no-deps "rapidocr-onnxruntime==1.4.4"
 "$VENV/bin/python" -m creativelens.ocr_service.build_protos
 echo "setup: done ($VENV)"
