@@ -38,6 +38,14 @@ def add_commands(subparsers) -> None:
                              '{"models": ["coco", "acme_logo", "faces"], "only_inside": {"smile": ["face"]}} '
                              "(see client/README.md)")
     parser.add_argument("--every", type=int, default=10, help="every Nth video frame (default %(default)s)")
+    parser.add_argument("--fps", type=float, metavar="F",
+                        help="instead of --every: F frames per second of video time (the same moments at "
+                             "24, 25, 30 or 60 fps; a video without a plausible frame rate falls back to --every)")
+    parser.add_argument("--repeat-threshold", type=int, default=4, metavar="BITS",
+                        help="a video frame whose perceptual hash (pHash, 64 bits) differs from the last "
+                             "inferred frame's by at most BITS reuses its detections (default %(default)s)")
+    parser.add_argument("--no-skip-repeats", action="store_true",
+                        help="infer every sampled video frame, however similar to the last")
     parser.add_argument("--threshold", type=float,
                         help="score threshold for every model and class (default: each model's own "
                              "per-class thresholds, else 0.85)")
@@ -77,6 +85,10 @@ def run_stream(args) -> int:
 
     if args.every < 1:
         raise UserError("--every must be at least 1")
+    if args.fps is not None and not args.fps > 0:
+        raise UserError("--fps must be a positive number of frames per second")
+    if not 0 <= args.repeat_threshold <= 64:
+        raise UserError("--repeat-threshold is a number of bits, 0 to 64")
     if args.max_in_flight is not None and args.max_in_flight < 1:
         raise UserError("--max-in-flight must be at least 1")
     if args.models and args.rules:
@@ -86,7 +98,8 @@ def run_stream(args) -> int:
     rules = load_rules(args.models or args.rules, args.threshold)
     tls = tls_from_args(args)
     options = StreamOptions(
-        models=tuple(args.model or ()), every=args.every, rules=rules,
+        models=tuple(args.model or ()), every=args.every, fps=args.fps, rules=rules,
+        repeat_threshold=None if args.no_skip_repeats else args.repeat_threshold,
         max_in_flight=args.max_in_flight, retry_for_s=args.retry_for,
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, progress=args.progress,
         client_kwargs=triton_client_kwargs(tls),

@@ -33,6 +33,7 @@ class Prepared:
     error: str | None = None
     width: int = 0
     height: int = 0
+    frame_hash: object | None = None  # video frames: a perceptual hash (imagehash.ImageHash), for skipping repeats
 
     @property
     def boxed(self) -> Letterboxed | None:
@@ -81,10 +82,22 @@ def _decode_with_opencv(path: str | Path, max_pixels: int) -> np.ndarray:
     return pixels
 
 
+def frame_hash(image_bgr: np.ndarray):
+    """The 64-bit perceptual hash (pHash, DCT of a 32x32 grey image) of a frame; `a - b` is the
+    Hamming distance of two."""
+    import cv2
+    import imagehash
+    from PIL import Image
+
+    grey = cv2.cvtColor(cv2.resize(image_bgr, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    return imagehash.phash(Image.fromarray(grey))
+
+
 def prepare(item: Item, canvas_sets: Sequence[Sequence[Canvas]] | Sequence[Canvas], *,
-            max_pixels: int = DEFAULT_MAX_PIXELS, keep_image: bool = False) -> Prepared:
+            max_pixels: int = DEFAULT_MAX_PIXELS, keep_image: bool = False, hash_frames: bool = False) -> Prepared:
     """Decode (stills) one item and letterbox it onto the bucket closest to its aspect in each
-    canvas set (a single set of canvases is one set), each distinct bucket once."""
+    canvas set (a single set of canvases is one set), each distinct bucket once; with
+    `hash_frames`, video frames also get their perceptual hash."""
     if item.error:
         return Prepared(item, error=item.error)
     if canvas_sets and isinstance(canvas_sets[0], Canvas):
@@ -98,13 +111,14 @@ def prepare(item: Item, canvas_sets: Sequence[Sequence[Canvas]] | Sequence[Canva
         return Prepared(item, error=str(error))
     except (MemoryError, OSError, ValueError) as error:
         return Prepared(item, error=f"cannot decode: {type(error).__name__}: {error}")
-    return Prepared(item, letterboxed, image if keep_image else None, width=width, height=height)
+    hashed = frame_hash(image) if hash_frames and item.frame_index is not None else None
+    return Prepared(item, letterboxed, image if keep_image else None, width=width, height=height, frame_hash=hashed)
 
 
 def prepared_in_background(items: Iterable[Item], canvas_sets: Sequence[Sequence[Canvas]] | Sequence[Canvas], *,
                            workers: int,
                            lookahead: int, max_pixels: int = DEFAULT_MAX_PIXELS,
-                           keep_image: bool = False) -> Iterator[Prepared]:
+                           keep_image: bool = False, hash_frames: bool = False) -> Iterator[Prepared]:
     """`prepare` over `items` in `workers` threads, in input order, at most `lookahead` ahead.
 
     The item source (folder walks, video decoding) also runs in the background, so the caller
@@ -120,7 +134,7 @@ def prepared_in_background(items: Iterable[Item], canvas_sets: Sequence[Sequence
                 window: deque = deque()
                 for item in items:
                     window.append(pool.submit(prepare, item, canvas_sets, max_pixels=max_pixels,
-                                              keep_image=keep_image))
+                                              keep_image=keep_image, hash_frames=hash_frames))
                     while len(window) >= max(1, lookahead) or (window and window[0].done()):
                         if not put(window.popleft().result()):
                             return

@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from creativelens.client.ledger import Ledger, lock_results
-from creativelens.client.pipeline import Analysed, Analysis, AnalysisOptions
+from creativelens.client.pipeline import DEFAULT_REPEAT_THRESHOLD, Analysed, Analysis, AnalysisOptions
 from creativelens.client.rules import Rules
 from creativelens.client.run_settings import check_and_record
 from creativelens.client.served_models import ServedModel, fetch_served_models
@@ -49,6 +49,8 @@ MAX_ERROR_EXAMPLES = 20
 class StreamOptions:
     models: Sequence[str] = ()  # empty: the rules' brand models, else every ready detector
     every: int = 10  # every Nth video frame, as in the seeds
+    fps: float | None = None  # instead: frames per second of video time
+    repeat_threshold: int | None = DEFAULT_REPEAT_THRESHOLD  # near-duplicate frames reuse; None: off
     rules: Rules = field(default_factory=Rules)
     workers: int = max(1, min(4, os.cpu_count() or 1))
     max_in_flight: int | None = None  # None: from the server (16 per model on GPU, 2 on CPU)
@@ -66,7 +68,7 @@ class StreamOptions:
         return self.models[0] if len(self.models) == 1 else None
 
     def sampling(self) -> dict:
-        return {"every": self.every}
+        return {"every": self.every, "fps": self.fps, "repeat_threshold": self.repeat_threshold}
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Summary:
     failure: str | None = None
     items_done: int = 0  # results written by this run (successes + errors)
     inferences: int = 0  # item x model requests answered in this run
+    reused: int = 0  # video frames that repeated an inferred one and took its detections
     stills: int = 0
     frames: int = 0
     errors: int = 0  # bad inputs
@@ -119,7 +122,8 @@ class Summary:
         lines = [
             f"run {state}",
             f"  {self.items_done} items this run ({self.stills} stills, {self.frames} video frames, "
-            f"{self.errors} bad inputs); {self.skipped_already_done} skipped as already done",
+            f"{self.errors} bad inputs); {self.skipped_already_done} skipped as already done; "
+            f"{self.reused} video frames repeated an inferred one and reused its detections",
             f"  {self.inferences} inferences ({len(self.models)} models) in {self.wall_s:.1f} s = "
             f"{self.items_per_s:.2f} items/s, {self.inferences_per_s:.2f} inferences/s",
         ]
@@ -201,7 +205,8 @@ class _Run:
         analysis = Analysis(self.server_url, self.models, AnalysisOptions(
             rules=options.rules, workers=options.workers, max_in_flight=options.max_in_flight,
             retry_for_s=options.retry_for_s, stall_timeout_s=options.stall_timeout_s,
-            max_pixels=options.max_pixels, keep_images=self.enrich, client_kwargs=options.client_kwargs),
+            max_pixels=options.max_pixels, keep_images=self.enrich, client_kwargs=options.client_kwargs,
+            repeat_threshold=options.repeat_threshold),
             on_retry=progress.write if progress is not None else options.log)
         try:
             jsonl = JsonlSink(self.out_dir)
@@ -222,7 +227,7 @@ class _Run:
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="enrich") if self.enrich else None
         waiting: deque[Future] = deque()
         try:
-            items = iter_items(self.inputs, every=options.every, max_pixels=options.max_pixels,
+            items = iter_items(self.inputs, every=options.every, fps=options.fps, max_pixels=options.max_pixels,
                                is_done=is_done, on_skip=on_skip)
             for analysed in analysis.run(items, lambda item: ledger.pending_models(item.key, self.wanted)):
                 if pool is None:
@@ -283,9 +288,11 @@ class _Run:
             summary.frames += result.frame_index is not None
             summary.stills += result.frame_index is None
         summary.ocr_failures += bool(result.extras.get("ocr_transient"))
+        reused = "reused_from" in result.extras
+        summary.reused += reused
         for model in result.models:
             counts = summary.models[model.model]
-            summary.inferences += 1
+            summary.inferences += not reused
             if model.error is not None:
                 counts.errors += 1
                 if len(summary.error_examples) < MAX_ERROR_EXAMPLES:

@@ -87,7 +87,7 @@ def test_an_ocr_outage_is_retried_then_left_unfinished_and_a_rerun_reads_the_tex
     with TritonServer(repository) as server:
         enricher = OcrEnricher(ocr.address, retry_for_s=2.0)
         outcome = {}
-        options = StreamOptions(every=1, max_in_flight=2, progress=False, enrichers=(enricher,))
+        options = StreamOptions(every=1, max_in_flight=2, progress=False, enrichers=(enricher,), repeat_threshold=None)
         runner = threading.Thread(target=lambda: outcome.update(summary=stream([str(video)], server.grpc_url, out, options)))
         runner.start()
         while not ((out / "detections.jsonl").exists() and (out / "detections.jsonl").read_text().count("ocr_text") >= 5):
@@ -106,7 +106,7 @@ def test_an_ocr_outage_is_retried_then_left_unfinished_and_a_rerun_reads_the_tex
         ocr = OcrServer(ServerConfig(port=port, workers=1)).start()  # back, same address
         try:
             enricher = OcrEnricher(ocr.address, retry_for_s=2.0)
-            again = stream([str(video)], server.grpc_url, out, StreamOptions(every=1, progress=False,
+            again = stream([str(video)], server.grpc_url, out, StreamOptions(every=1, progress=False, repeat_threshold=None,
                                                                              enrichers=(enricher,)))
             enricher.close()
         finally:
