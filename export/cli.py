@@ -21,6 +21,9 @@ def add_commands(subparsers) -> None:
     source.add_argument("--config-file", help="a custom-trained Detectron2 config (YAML)")
     source.add_argument("--weights", help="checkpoint path or URL (default: the model zoo's)")
     source.add_argument("--labels", help="class names, one per line (custom models)")
+    source.add_argument("--from-training", type=Path, metavar="OUT",
+                        help="a `creativelens train` folder: its config.yaml, model_final.pth, labels.txt and "
+                        "thresholds.json (served name: the folder's name unless --model)")
     source.add_argument("--random-weights", action="store_true",
                         help="random weights, for machines that cannot download the zoo's (says so everywhere)")
     parser.add_argument("--canvas", action="append", metavar="HxW",
@@ -52,6 +55,12 @@ def run_export(args: argparse.Namespace) -> int:
     from creativelens.export.zoo import load_detector
     from creativelens.sample_media import sample_stills
 
+    thresholds = None
+    if args.from_training:
+        from creativelens.train.outputs import from_training
+
+        args.config_file, args.weights, args.labels, thresholds = from_training(args.from_training)
+        args.model = args.model or args.from_training.resolve().name
     if not args.model and not args.config_file:
         raise UserError("name a model: --model NAME (model zoo) or --config-file FILE --weights FILE")
     if args.max_batch_size < 1:
@@ -71,6 +80,7 @@ def run_export(args: argparse.Namespace) -> int:
     result = export_to_repository(
         detector, canvases, args.out, images, formats=tuple(args.format or ("onnx", "torchscript")),
         opset=args.opset, max_batch_size=args.max_batch_size, device=args.device,
+        **({"thresholds": thresholds} if thresholds else {}),
     )
     sizes = ", ".join(f"{name} {mb} MB" for name, mb in result.sizes_mb.items())
     print(f"{detector.name}: written to {result.model_dir} ({sizes}); parity.json: PASS")

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reproduce the trained SYNTHETIC brand detector (build/trained/synthetic-brand/) with one command:
-#   train/train_synthetic.sh [ITERATIONS]
-# R18-GN Faster R-CNN from scratch, batch 2, 320 px, CPU; holds /work/coord/cpu.lock-style lock if given.
+#   train/train_synthetic.sh [ITERATIONS [more `creativelens train` flags, e.g. --resume]]
+# R18-GN Faster R-CNN from scratch, batch 2, 320 px, CPU (on a shared machine wrap it in flock).
 set -euo pipefail
 ITERATIONS=${1:-300}
+shift || true
 DATA=${DATA:-build/datasets/synthetic-brand}
 OUT=${OUT:-build/trained/synthetic-brand}
 PY=${PY:-.venv/bin}
@@ -15,4 +16,4 @@ exec "$PY/creativelens" train --config faster_rcnn_R_50_FPN_1x --from-scratch \
   --set MODEL.RESNETS.DEPTH=18 --set MODEL.RESNETS.RES2_OUT_CHANNELS=64 \
   --set MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE=128 \
   --set SOLVER.BASE_LR=0.005 --set SOLVER.CLIP_GRADIENTS.ENABLED=True \
-  --set SOLVER.CLIP_GRADIENTS.CLIP_TYPE=norm --set SOLVER.CLIP_GRADIENTS.CLIP_VALUE=10.0
+  --set SOLVER.CLIP_GRADIENTS.CLIP_TYPE=norm --set SOLVER.CLIP_GRADIENTS.CLIP_VALUE=10.0 "$@"

@@ -138,8 +138,6 @@ def _trainer_class():
 
         def __init__(self):
             self.signalled = None
-
-        def before_train(self):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._on_signal)
 

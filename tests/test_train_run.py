@@ -1,0 +1,86 @@
+"""A tiny real training run (DefaultTrainer, a few iterations, 96 px images): SIGTERM saves a
+checkpoint that --resume continues to model_final.pth; then the same checkpoint evaluated
+eagerly and through its ONNX export gives the same numbers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from creativelens.cli import main
+from creativelens.train.synthetic_dataset import generate
+
+TINY = ["--config", "faster_rcnn_R_50_FPN_1x", "--from-scratch", "--ims-per-batch", "1",
+        "--set", "MODEL.RESNETS.DEPTH=18", "--set", "MODEL.RESNETS.RES2_OUT_CHANNELS=64",
+        "--set", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE=32", "--set", "MODEL.RPN.POST_NMS_TOPK_TRAIN=100",
+        "--set", "MODEL.RPN.POST_NMS_TOPK_TEST=100", "--set", "DATALOADER.NUM_WORKERS=0"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    data = generate(root / "data", seed=1, splits={"train": 4, "val": 3}, image_size=96)
+    out = root / "out"
+    args = [sys.executable, "-m", "creativelens.cli", "train", *TINY,
+            "--train-json", str(data.coco_json("train")), "--train-images", str(data.images("train")),
+            "--val-json", str(data.azure_json("val")), "--val-images", str(data.images("val")), "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen([*args, "--iterations", "1000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env=env)
+    lines = []
+    for line in first.stdout:
+        lines.append(line)
+        if "Starting training from iteration" in line:
+            break
+    first.send_signal(signal.SIGTERM)
+    rest, _ = first.communicate(timeout=120)
+    lines.append(rest)
+    log = "".join(lines)
+    assert first.returncode == 130, log[-3000:]
+    assert "continue with --resume" in log.splitlines()[-1]
+    saved = (out / "last_checkpoint").read_text().strip()
+    stopped_at = int(saved.removeprefix("model_").removesuffix(".pth"))
+    assert stopped_at < 1000 and not (out / "model_final.pth").exists()
+    resumed = subprocess.run([*args, "--iterations", str(stopped_at + 3), "--resume"], capture_output=True, text=True,
+                             env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert f"resuming at iteration {stopped_at + 1}" in resumed.stdout
+    return data, out
+
+
+def test_interrupted_run_resumes_to_a_complete_output_folder(trained):
+    _, out = trained
+    for name in ("model_final.pth", "config.yaml", "labels.txt", "thresholds.json", "evaluation.json"):
+        assert (out / name).is_file(), name
+    iterations = [json.loads(line)["iteration"] for line in (out / "metrics.json").read_text().splitlines()]
+    assert iterations == sorted(iterations)
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    for key in ("AP", "AP50", "per_class", "accuracy", "precision", "recall", "thresholds"):
+        assert key in evaluation
+    assert (out / "labels.txt").read_text().split() == list(json.loads((out / "thresholds.json").read_text()))
+
+
+def test_checkpoint_and_its_onnx_export_evaluate_the_same(trained, tmp_path):
+    data, out = trained
+    repo = tmp_path / "repo"
+    assert main(["export", "--from-training", str(out), "--canvas", "96x96", "--format", "onnx",
+                 "--parity-images", "2", "--out", str(repo)]) == 0
+    common = ["--coco-json", str(data.coco_json("val")), "--images", str(data.images("val")),
+              "--thresholds", str(out / "thresholds.json"), "--canvas", "96x96"]
+    assert main(["evaluate", *common, "--config-file", str(out / "config.yaml"), "--weights", str(out / "model_final.pth"),
+                 "--out", str(tmp_path / "eager")]) == 0
+    assert main(["evaluate", *common, "--onnx", str(repo / "out"), "--out", str(tmp_path / "onnx")]) == 0
+    eager = json.loads((tmp_path / "eager" / "evaluation.json").read_text())
+    onnx = json.loads((tmp_path / "onnx" / "evaluation.json").read_text())
+    for key in ("AP", "AP50", "AP75", "accuracy", "precision", "recall"):
+        assert onnx[key] == pytest.approx(eager[key], abs=0.005), key
+    assert onnx["confusion_matrix"] == eager["confusion_matrix"]
+    from creativelens.model_metadata import read_model_metadata
+
+    assert read_model_metadata(repo / "out").thresholds == json.loads((out / "thresholds.json").read_text())

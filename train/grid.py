@@ -1,0 +1,73 @@
+"""Grid search as the seeds ran it: train every combination of `--grid KEY=v1,v2,...`, evaluate
+each on validation, keep the best by the seeds' accuracy (at its swept per-class thresholds).
+
+OUT/grid/<combination>/ holds each run; the winner's files are copied to OUT itself. Heat maps
+(first key x second key) of accuracy at uniform confidence thresholds 20/40/60/80 % go to
+OUT/grid_heatmap_<t>.png, the table to OUT/grid.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import shutil
+
+import numpy as np
+
+from creativelens.errors import UserError
+from creativelens.train.evaluation import REPORT_THRESHOLDS, finish_training
+
+WINNER_FILES = ("model_final.pth", "config.yaml", "labels.txt", "thresholds.json", "evaluation.json",
+                "evaluation.md", "confusion_matrix.png")
+
+
+def parse_grid(items) -> list[tuple[str, list[str]]]:
+    grid = []
+    for item in items:
+        key, sep, values = item.partition("=")
+        options = [v for v in values.split(",") if v]
+        if not sep or not key or not options:
+            raise UserError(f"--grid {item!r}: expected KEY=v1,v2,... (a Detectron2 config key)")
+        grid.append((key, options))
+    if len(grid) > 2:
+        raise UserError("--grid: at most two keys (the heat maps are two-dimensional)")
+    return grid
+
+
+def grid_search(spec, items, log=print) -> dict:
+    from creativelens.train.training import train
+
+    grid = parse_grid(items)
+    keys = [key for key, _ in grid]
+    runs = []
+    for values in itertools.product(*[options for _, options in grid]):
+        name = "_".join(f"{key.split('.')[-1]}={value}" for key, value in zip(keys, values))
+        run_spec = dataclasses.replace(spec, out=spec.out / "grid" / name,
+                                       overrides=spec.overrides + tuple(f"{k}={v}" for k, v in zip(keys, values)))
+        log(f"grid: {name}")
+        train(run_spec, log)
+        result = finish_training(run_spec, log)
+        runs.append({"name": name, "values": dict(zip(keys, values)), "accuracy": result["accuracy"],
+                     "AP": result["AP"], "AP50": result["AP50"],
+                     "at_uniform_threshold": {t: r["accuracy"] for t, r in result["at_uniform_threshold"].items()}})
+    best = max(runs, key=lambda run: run["accuracy"])
+    for name in WINNER_FILES:
+        shutil.copyfile(spec.out / "grid" / best["name"] / name, spec.out / name)
+    _heat_maps(grid, runs, spec.out)
+    table = {"keys": keys, "runs": runs, "winner": best["name"],
+             "criterion": "validation accuracy (seeds' rule) at each run's swept per-class thresholds"}
+    (spec.out / "grid.json").write_text(json.dumps(table, indent=2) + "\n")
+    log(f"grid winner: {best['name']} (validation accuracy {best['accuracy']}); its files copied to {spec.out}")
+    return table
+
+
+def _heat_maps(grid, runs, out) -> None:
+    from creativelens.train.plots import plot_heat_map
+
+    rows = grid[0][1]
+    columns = grid[1][1] if len(grid) > 1 else [""]
+    for t in REPORT_THRESHOLDS:
+        values = np.array([run["at_uniform_threshold"][f"{t:.2f}"] for run in runs], np.float64).reshape(len(rows), len(columns))
+        plot_heat_map(values, rows, columns, grid[0][0], grid[1][0] if len(grid) > 1 else "", out / f"grid_heatmap_{int(t * 100)}.png",
+                      f"validation accuracy at confidence {int(t * 100)}%")
