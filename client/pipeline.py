@@ -38,9 +38,10 @@ from creativelens.item_result import ItemResult, ModelResult
 
 
 # A sampled video frame whose pHash is within this Hamming distance (of 64 bits) of the last
-# inferred frame of its video reuses that frame's detections. Measured on vtest.avi / Megamind.avi
-# (every 10th frame): 4 reuses 21 % / 19 %, 8 reuses 50 % / 52 %; 4 keeps to frames that barely
-# moved (a held shot, a pack shot, an end card), see benchmarks/results/video_skip_*.md.
+# inferred frame of its video reuses that frame's detections. Measured (every 10th frame,
+# benchmarks/results/video_skip_*.md): at 4 bits vtest.avi reuses 18 %, Megamind.avi 26 %, cup.mp4
+# 18 %, an assembled ad spot 35 % (its held end card, saturated from 2 bits); from 6 bits on, frames
+# of walking people and camera moves start to reuse. 4 keeps to frames that barely moved.
 DEFAULT_REPEAT_THRESHOLD = 4
 
 
