@@ -90,3 +90,23 @@ def test_generated_code_imports_through_the_package(tmp_path):
     assert sorted(path.name for path in written) == sorted(build_protos.GENERATED)
     grpc_code = (tmp_path / "ocr_pb2_grpc.py").read_text()
     assert "from creativelens.ocr_service import ocr_pb2" in grpc_code
+
+
+def test_recognise_async_answers_each_future_with_its_own_image_and_failures_as_ocr_failure():
+    from creativelens.ocr_service.client import OcrClient
+    from creativelens.ocr_service.failures import OcrFailure
+    from creativelens.ocr_service.server import OcrServer, ServerConfig
+
+    image, top_line = two_line_ad()
+    server = OcrServer(ServerConfig(port=0, workers=1)).start()
+    try:
+        with OcrClient(server.address) as ocr:
+            futures = [ocr.recognise_async(image), ocr.recognise_async(image, [top_line]),
+                       ocr.recognise_async(b"not an image")]
+            assert futures[0].result(timeout=60).text.upper() == "SUMMER SALE TODAY\nSHOP NOW ONLINE"
+            assert futures[1].result(timeout=60).text.upper() == "SHOP NOW ONLINE"
+            with pytest.raises(OcrFailure) as failure:
+                futures[2].result(timeout=60)
+            assert failure.value.code == "INVALID_ARGUMENT"
+    finally:
+        server.stop()
