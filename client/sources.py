@@ -9,8 +9,10 @@ with an `error` message.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -70,7 +72,10 @@ def expand_inputs(inputs: Iterable[str]) -> Iterator[Path | Item]:
             path = base / path
         if path.is_dir():
             for found in _walk(path):
-                yield from emit(found)
+                if isinstance(found, Item):
+                    yield found
+                else:
+                    yield from emit(found)
         elif path.is_file():
             if depth < 4 and _is_path_list(path):
                 for line in path.read_text(encoding="utf-8").splitlines():
@@ -86,18 +91,53 @@ def expand_inputs(inputs: Iterable[str]) -> Iterator[Path | Item]:
             for match in matches:
                 yield from expand(match, base, depth)
         else:
-            yield Item(os.path.abspath(path), error="no such file or folder")
+            yield Item(os.path.abspath(path), error=_not_a_file(path) or "no such file or folder")
 
     for text in inputs:
         yield from expand(text, Path.cwd(), 0)
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    for root, dirs, files in os.walk(folder):
+def _walk(folder: Path) -> Iterator[Path | Item]:
+    """Files under `folder`, sorted; a subfolder that cannot be listed is an error `Item`."""
+    unreadable: list[OSError] = []
+    for root, dirs, files in os.walk(folder, onerror=unreadable.append):
+        while unreadable:
+            error = unreadable.pop()
+            yield Item(os.path.abspath(error.filename), error=f"cannot read folder: {_reason(error)}")
         dirs.sort()
         for name in sorted(files):
             if not name.startswith("."):
                 yield Path(root) / name
+    for error in unreadable:
+        yield Item(os.path.abspath(error.filename), error=f"cannot read folder: {_reason(error)}")
+
+
+def _reason(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "symlink loop (too many levels of symbolic links)"
+    return error.strerror or str(error)
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` is no regular, readable file (the OS's reason), or None when it is one."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        return None if error.errno == errno.ENOENT and not os.path.islink(path) else f"cannot read: {_reason(error)}"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), not a media file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a media file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a media file"
+    if stat.S_ISDIR(mode) or not stat.S_ISREG(mode):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        return f"cannot read: {_reason(error)}"
+    return None
 
 
 def _is_path_list(path: Path) -> bool:
@@ -188,8 +228,11 @@ def _ffmpeg_container(path: Path) -> tuple[str, int] | None:
 
 def _looks_like_video(path: Path) -> bool:
     """The magic bytes of common video containers (AVI, MP4/MOV, Matroska/WebM, FLV, Ogg, MPEG)."""
-    with open(path, "rb") as handle:
-        head = handle.read(12)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return False
     return ((head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX")) or head[4:8] == b"ftyp"
             or head.startswith((b"\x1a\x45\xdf\xa3", b"FLV", b"OggS", b"\x00\x00\x01\xba")))
 
@@ -238,10 +281,19 @@ def _items_of_file(path: Path, every: int, max_pixels: int, is_done, fps: float 
     if is_done(source):
         yield Item(source)  # a finished still, or a video that failed as a whole
         return
+    problem = _not_a_file(path)
+    if problem is None and not path.exists():
+        problem = "cannot read: the file vanished (no such file)"
+    if problem is not None:
+        yield Item(source, error=problem)
+        return
     try:
         kind = sniff(path, max_pixels)
     except MediaError as error:
         yield Item(source, error=str(error))
+        return
+    except OSError as error:
+        yield Item(source, error=f"cannot read: {_reason(error)}")
         return
     if kind == "still":
         yield Item(source)
