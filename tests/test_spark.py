@@ -146,16 +146,17 @@ def test_task_failure_mid_partition_is_retried_without_duplicates(spark, servers
     assert summary.duplicate_keys == 0
 
 
+@pytest.mark.timeout(600)  # three Spark jobs, one in a fresh JVM: ~3 min on 2 loaded cores (candidate to shrink)
 def test_job_killed_half_way_and_rerun_completes_exactly_once(spark, servers, media, bad, tmp_path):
     from creativelens.spark import run_spark_job
 
     out = tmp_path / "out"
     command = [str(VENV_BIN / "creativelens"), "spark", str(media), str(bad[0]), "--out", str(out),
-               "--servers", ",".join(s.grpc_url for s in servers), "--commit-every", "3",
-               "--creatives-per-task", "1"]
+               "--servers", ",".join(s.grpc_url for s in servers), "--commit-every", "4",
+               "--creatives-per-task", "2"]
     job = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
     for line in job.stderr:
-        if line.startswith("committed 3/"):
+        if line.startswith("committed 4/"):
             os.killpg(job.pid, signal.SIGKILL)  # the driver and its JVM, right after one commit
             break
     job.wait(timeout=60)
