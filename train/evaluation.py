@@ -99,8 +99,8 @@ def predict_served(server: str, model: str, images_dir: Path, dataset: dict):
         summary = stream(paths, server, out, StreamOptions(models=(model,), rules=Rules(threshold=0.0), progress=False,
                                                            log=lambda message: None))
         found = served_detections(out, model)
-    if summary.failure if hasattr(summary, "failure") else False:
-        raise UserError(f"--server {server}: the run did not finish ({summary.failure})")
+    if summary.failure or not summary.complete:
+        raise UserError(f"--server {server}: the run did not finish ({summary.failure or 'incomplete'})")
     return {Path(key).name: det for key, det in found.items()}, names
 
 
