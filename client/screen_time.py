@@ -105,19 +105,6 @@ class VideoTracks:
         return written
 
 
-class ScreenTimeSink:
-    """A derived sink (`add`, `close`) writing the tracks and screen-time files of `out_dir`."""
-
-    def __init__(self, out_dir: Path, settings: TrackerSettings = TrackerSettings()) -> None:
-        self.out_dir, self.tracks = Path(out_dir), VideoTracks(settings)
-
-    def add(self, result) -> None:
-        self.tracks.add(result)
-
-    def close(self) -> None:
-        self.tracks.finish().write(self.out_dir)
-
-
 def write_screen_time(results: Iterable, out_dir: Path, settings: TrackerSettings = TrackerSettings()) -> VideoTracks:
     """Tracks and screen time of `results` (e.g. `Ledger(out_dir).current()`) into `out_dir`."""
     tracks = VideoTracks(settings)

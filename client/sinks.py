@@ -4,8 +4,9 @@
 of the ledger's current results, rebuilt at the end of every run (interrupted runs included)
 through one method, `add(result)`, by `write_derived_outputs`: the seeds' CSV per model in
 chunks of 200 (`csv/<model>/part-NNNNN.csv`), `detections.parquet` (one row per item and
-model), `ocr.csv`. Each file is written to a temporary name and renamed, so after any crash a
-re-run rebuilds exactly what the ledger holds.
+model, with each video detection's track id), `ocr.csv`, and for videos the tracks and screen
+time (`tracks.*`, `screen_time.*`, see screen_time.py). Each file is written to a temporary name
+and renamed, so after any crash a re-run rebuilds exactly what the ledger holds.
 """
 
 from __future__ import annotations
@@ -173,14 +174,25 @@ def derived_sinks(out_dir: Path, csv_chunk_size: int = 200) -> list:
 
 
 def write_derived_outputs(ledger: Ledger, sinks: Iterable[DerivedSink]) -> int:
-    """Feed the ledger's current results to every sink once, then close them; returns how many
-    results (item lines) there were."""
+    """Track every video's detections (first pass: tracks need each video's frames in order),
+    then feed the ledger's current results, with their track ids, to every sink once and close
+    them; the tracks and screen-time tables are written last. Returns how many results (item
+    lines) there were."""
+    from creativelens.client.screen_time import VideoTracks
+
+    tracks = VideoTracks()
+    for result in ledger.current():
+        tracks.add(result)
+    tracks.finish()
     sinks = list(sinks)
     count = 0
     for result in ledger.current():
         count += 1
+        result = tracks.attach(result)
         for sink in sinks:
             sink.add(result)
     for sink in sinks:
         sink.close()
+    if tracks.track_rows or tracks.screen_time_rows:
+        tracks.write(ledger.path.parent)
     return count

@@ -56,6 +56,15 @@ def test_repeated_frames_reuse_and_a_cut_forces_inference(geometry_server, tmp_p
     for i in range(20):
         assert by_frame[i]["models"][GEOMETRY_MODEL]["detections"] == by_frame[0]["models"][GEOMETRY_MODEL]["detections"]
         assert by_frame[i]["timestamp_s"] == i / 10
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(tmp_path / "out" / "detections.parquet").to_pylist()
+    track_ids = {d["track_id"] for row in rows for d in row["detections"]}
+    assert track_ids == {1}  # the whole-image box (0.95; the centre's 0.5 is under 0.85): one track across the cut
+    tracks = pq.read_table(tmp_path / "out" / "tracks.parquet").to_pylist()
+    assert [(t["label"], t["frames_seen"]) for t in tracks] == [("image", 20)]
+    screen = pq.read_table(tmp_path / "out" / "screen_time.parquet").to_pylist()
+    assert [(s["label"], s["seconds_on_screen"]) for s in screen] == [("image", 2.0)]
     off = stream([str(video)], geometry_server.grpc_url, tmp_path / "off",
                  StreamOptions(every=1, progress=False, repeat_threshold=None))
     assert off.reused == 0 and off.inferences == 20
