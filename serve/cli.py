@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import tempfile
 import threading
+import time
+from pathlib import Path
+
+from creativelens.tls import add_tls_arguments, tls_from_args, warn_if_exposed
+
+DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}  # Triton's conventional ports
 
 
 def add_commands(subparsers) -> None:
@@ -17,12 +25,16 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--gpu", action="store_true",
                         help="load config.pbtxt (native GPU backends) instead of configs/cpu.pbtxt")
     parser.add_argument("--config-name", help="load configs/NAME.pbtxt (overrides --gpu)")
-    parser.add_argument("--grpc-port", type=int, help="default: a free port")
-    parser.add_argument("--http-port", type=int, help="default: a free port")
-    parser.add_argument("--metrics-port", type=int, help="default: a free port")
+    parser.add_argument("--address", default="127.0.0.1",
+                        help="listen here (default %(default)s; anything beyond loopback without TLS warns loudly)")
+    parser.add_argument("--grpc-port", type=int, default=DEFAULT_PORTS["grpc"], help="default %(default)s")
+    parser.add_argument("--http-port", type=int, default=DEFAULT_PORTS["http"], help="default %(default)s")
+    parser.add_argument("--metrics-port", type=int, default=DEFAULT_PORTS["metrics"], help="default %(default)s")
     parser.add_argument("--ready-timeout", type=float, default=300.0, metavar="SECONDS",
                         help="give up if a model is not ready by then (default %(default)s)")
-    parser.add_argument("--log-file", help="keep the server's log here (default: a temporary file)")
+    parser.add_argument("--log-file", help="keep the server's log here (default: a new file in the "
+                                           "temporary folder, kept after the server stops)")
+    add_tls_arguments(parser, server=True)
     parser.set_defaults(handler=run_serve)
 
 
@@ -31,10 +43,16 @@ def run_serve(args) -> int:
     from creativelens.serve.tritonserver import ServerStartError, TritonServer
 
     config_name = args.config_name or (None if args.gpu else "cpu")
+    tls = tls_from_args(args)
+    # the log outlives the launcher (even a killed one): it is the record of what went wrong
+    log_file = args.log_file or Path(tempfile.gettempdir()) / (
+        f"creativelens-tritonserver-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log")
     server = TritonServer(
         args.model_repository, config_name, grpc_port=args.grpc_port, http_port=args.http_port,
-        metrics_port=args.metrics_port, ready_timeout_s=args.ready_timeout, log_path=args.log_file,
+        metrics_port=args.metrics_port, ready_timeout_s=args.ready_timeout, log_path=log_file,
+        address=args.address, tls=tls,
     )
+    warn_if_exposed(args.address, tls, "tritonserver (gRPC; HTTP and metrics are never encrypted)")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -52,7 +70,7 @@ def run_serve(args) -> int:
     try:
         models = ", ".join(sorted(server.model_statistics()))
         print(f"ready: {models}", flush=True)
-        print(f"  gRPC     {server.grpc_url}", flush=True)
+        print(f"  gRPC     {server.grpc_url}{' (TLS)' if tls else ''}", flush=True)
         print(f"  HTTP     http://{server.http_url}", flush=True)
         print(f"  metrics  {server.metrics_url}", flush=True)
         print(f"  log      {server.log_path}", flush=True)

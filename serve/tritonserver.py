@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from creativelens.errors import UserError
+from creativelens.tls import TlsOptions, triton_client_kwargs, triton_server_args
 
 SHM_DIR = Path("/dev/shm")
 SHM_REGION_PREFIX = "triton_python_backend_shm_region_"
@@ -71,6 +72,17 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((LOOPBACK, 0))
         return probe.getsockname()[1]
+
+
+def check_port_free(address: str, port: int, what: str) -> None:
+    """UserError (one line, naming the port) when `address:port` is already taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            raise UserError(f"{what} port {port} on {address} is in use ({error.strerror or error}): "
+                            f"stop what holds it or pass --{what.lower()}-port") from None
 
 
 def _build_backend_directory(root: Path, destination: Path) -> Path:
@@ -114,7 +126,9 @@ class TritonServer:
 
     `config_name="cpu"` loads each model's `configs/cpu.pbtxt` (python backend → ONNX Runtime);
     `config_name=None` loads `config.pbtxt` (native GPU backends, for hosts whose tritonserver
-    has them). Ports default to free ones. `log_path` keeps the server's output (default: a
+    has them). Ports default to free ones (the `creativelens serve` command passes Triton's
+    conventional 8000/8001/8002 instead); `address` is where the endpoints listen (loopback by
+    default); `tls` turns on Triton's own gRPC SSL. `log_path` keeps the server's output (default: a
     temporary file, removed by `stop`); its last lines are quoted in start errors.
     """
 
@@ -130,6 +144,9 @@ class TritonServer:
         stop_timeout_s: float = 15.0,
         log_path: str | Path | None = None,
         extra_args: tuple[str, ...] = (),
+        address: str = LOOPBACK,
+        tls: TlsOptions | None = None,
+        client_tls: TlsOptions | None = None,
     ) -> None:
         self.repository = Path(repository).absolute()
         self.config_name = config_name
@@ -139,6 +156,13 @@ class TritonServer:
         self.ready_timeout_s = ready_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.extra_args = tuple(extra_args)
+        self.address = address
+        self.tls = tls
+        # the launcher's own client (readiness, statistics): by default it trusts the served
+        # certificate itself (right for a self-signed one); a CA-signed or mutual setup passes its own
+        self.client_tls = client_tls or (TlsOptions(ca=tls.ca or tls.cert, cert=tls.cert if tls.ca else None,
+                                                    key=tls.key if tls.ca else None) if tls else None)
+        self._given_ports = {"HTTP": http_port, "gRPC": grpc_port, "metrics": metrics_port}
         self._requested_log_path = Path(log_path) if log_path else None
         self.log_path: Path | None = None
         self._process: subprocess.Popen | None = None
@@ -146,16 +170,24 @@ class TritonServer:
         self._shm_prefix = f"{SHM_REGION_PREFIX}creativelens_{uuid.uuid4().hex[:12]}_"
 
     @property
+    def _client_host(self) -> str:
+        return LOOPBACK if self.address in ("0.0.0.0", "") else self.address
+
+    @property
     def grpc_url(self) -> str:
-        return f"{LOOPBACK}:{self.grpc_port}"
+        return f"{self._client_host}:{self.grpc_port}"
 
     @property
     def http_url(self) -> str:
-        return f"{LOOPBACK}:{self.http_port}"
+        return f"{self._client_host}:{self.http_port}"
 
     @property
     def metrics_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.metrics_port}/metrics"
+        return f"http://{self._client_host}:{self.metrics_port}/metrics"
+
+    def client_kwargs(self) -> dict:
+        """Keywords for tritonclient.grpc.InferenceServerClient(self.grpc_url, **...)."""
+        return triton_client_kwargs(self.client_tls)
 
     @property
     def shm_prefix(self) -> str:
@@ -176,9 +208,9 @@ class TritonServer:
             f"--model-repository={self.repository}",
             f"--backend-directory={backend_directory}",
             f"--cache-directory={root / 'caches'}",
-            f"--http-address={LOOPBACK}", f"--http-port={self.http_port}",
-            f"--grpc-address={LOOPBACK}", f"--grpc-port={self.grpc_port}",
-            f"--metrics-address={LOOPBACK}", f"--metrics-port={self.metrics_port}",
+            f"--http-address={self.address}", f"--http-port={self.http_port}",
+            f"--grpc-address={self.address}", f"--grpc-port={self.grpc_port}",
+            f"--metrics-address={self.address}", f"--metrics-port={self.metrics_port}",
             "--allow-gpu-metrics=false",
             "--pinned-memory-pool-byte-size=0",
             # Keep serving when a model fails: the launcher reads the failure reason from the
@@ -189,13 +221,16 @@ class TritonServer:
         ]
         if self.config_name:
             args.append(f"--model-config-name={self.config_name}")
-        return args + list(self.extra_args)
+        return args + triton_server_args(self.tls) + list(self.extra_args)
 
     def start(self) -> "TritonServer":
         if not self.repository.is_dir():
             raise UserError(f"model repository {self.repository} is not a folder")
         if self.is_running():
             return self
+        for what, port in self._given_ports.items():
+            if port:
+                check_port_free(self.address, port, what)
         root = pytriton_root()
         self._workdir = Path(tempfile.mkdtemp(prefix="creativelens-triton-"))
         backend_directory = _build_backend_directory(root, self._workdir / "backends")
@@ -221,7 +256,7 @@ class TritonServer:
         from tritonclient.utils import InferenceServerException
 
         deadline = time.monotonic() + self.ready_timeout_s
-        client = grpcclient.InferenceServerClient(self.grpc_url)
+        client = grpcclient.InferenceServerClient(self.grpc_url, **self.client_kwargs())
         models: list[dict] = []
         try:
             while True:
@@ -288,7 +323,7 @@ class TritonServer:
         """Triton's inference/execution counts per model (all models when `model` is empty)."""
         import tritonclient.grpc as grpcclient
 
-        client = grpcclient.InferenceServerClient(self.grpc_url)
+        client = grpcclient.InferenceServerClient(self.grpc_url, **self.client_kwargs())
         try:
             return read_model_statistics(client, model)
         finally:
