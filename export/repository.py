@@ -6,7 +6,6 @@ when parity passes, so a repository never serves an export that disagrees with D
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -23,8 +22,12 @@ from creativelens.export import parity, triton_config
 from creativelens.export.batched_rcnn import BatchedFasterRCNN
 from creativelens.export.model_files import OnnxRunner, TorchRunner, export_onnx, export_torchscript
 from creativelens.export.zoo import RANDOM_WEIGHTS_NOTICE, Detector
+from creativelens.model_metadata import ModelMetadata, sha256_of
+from creativelens.serve.openvino_runner import OpenVinoRunner
 
-PYTHON_BACKEND_MODEL = Path(__file__).resolve().parent.parent / "serve" / "python_backend_model.py"
+SERVE_DIR = Path(__file__).resolve().parent.parent / "serve"
+PYTHON_BACKEND_MODEL = SERVE_DIR / "python_backend_model.py"  # -> 1/model.py (ONNX Runtime)
+OPENVINO_BACKEND_MODEL = SERVE_DIR / "openvino_backend_model.py"  # -> 1/openvino_model.py
 FORMATS = ("onnx", "torchscript")
 
 
@@ -59,6 +62,7 @@ def export_to_repository(
     opset: int = 17,
     max_batch_size: int = 8,
     device: str = "cpu",
+    thresholds: dict[str, float] | None = None,
     log=print,
 ) -> ExportResult:
     """Write `repository/<name>/` (model files, labels, configs, parity.json) and return the report."""
@@ -87,6 +91,8 @@ def export_to_repository(
         providers = ("CUDAExecutionProvider",) if device.startswith("cuda") else ("CPUExecutionProvider",)
         runners["onnx"] = (onnx_path, OnnxRunner(onnx_path, providers=providers))
         log(f"{detector.name}: ONNX (opset {opset}) written in {seconds['onnx']} s")
+        # What configs/cpu.pbtxt serves: the same ONNX file through OpenVINO FP32, per bucket.
+        runners["openvino"] = (onnx_path, OpenVinoRunner(onnx_path, canvases, warm_up=False))
     if "torchscript" in formats:
         started = time.perf_counter()
         ts_path = export_torchscript(wrapper, *example, version_dir / "model.pt")
@@ -103,21 +109,28 @@ def export_to_repository(
 
     (staging / "labels.txt").write_text("\n".join(detector.class_names) + "\n")
     shutil.copyfile(PYTHON_BACKEND_MODEL, version_dir / "model.py")
+    shutil.copyfile(OPENVINO_BACKEND_MODEL, version_dir / triton_config.OPENVINO_MODEL_FILE)
+    weights_file = Path(detector.weights) if detector.weights else None
+    metadata = ModelMetadata(
+        class_names=tuple(detector.class_names),
+        canvases=tuple(canvases),
+        random_weights=detector.random_weights,
+        weights=detector.weights,
+        weights_sha256=sha256_of(weights_file) if weights_file and weights_file.is_file() else "",
+        thresholds=dict(thresholds or {}),
+        precision="fp32",
+    )
     triton_config.write_model_configs(
         staging, canvases, max_batch_size=max_batch_size,
         detections_per_image=int(detector.cfg.TEST.DETECTIONS_PER_IMAGE),
-        parameters={
-            "class_names": json.dumps(detector.class_names),
-            "canvases": ",".join(c.name for c in canvases),
-            "random_weights": str(detector.random_weights).lower(),
-            "weights": detector.weights,
-        },
+        parameters=metadata.to_parameters(),
         model=detector.name,
     )
     if model_dir.exists():
         shutil.rmtree(model_dir)
     staging.rename(model_dir)
-    sizes_mb = {name: round((model_dir / "1" / path.name).stat().st_size / 1e6, 1) for name, (path, _) in runners.items()}
+    sizes_mb = {name: round((model_dir / "1" / path.name).stat().st_size / 1e6, 1)
+                for name, (path, _) in runners.items() if name in formats}
     return ExportResult(model_dir, report, seconds, sizes_mb)
 
 

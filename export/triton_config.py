@@ -5,7 +5,8 @@ A model directory carries every variant; tritonserver picks one with `--model-co
     config.pbtxt            GPU, ONNX Runtime + TensorRT EP (FP16), engines cached under /trt_cache
     configs/cuda.pbtxt      GPU, ONNX Runtime + CUDA EP: the fallback when TensorRT fails or drifts
     configs/libtorch.pbtxt  GPU, libtorch backend running the TorchScript export
-    configs/cpu.pbtxt       CPU, python backend running the ONNX export through ONNX Runtime
+    configs/cpu.pbtxt       CPU, python backend running the ONNX export through OpenVINO (FP32)
+    configs/cpu_onnxruntime.pbtxt  CPU, python backend running the ONNX export through ONNX Runtime
 
 The configs are built as Triton's own `ModelConfig` protobuf messages (the schema shipped in
 tritonclient) and printed in protobuf text format, so a typo in a field name cannot reach a server.
@@ -41,6 +42,8 @@ TENSORRT_CONFIG = "config.pbtxt"
 CUDA_CONFIG = "configs/cuda.pbtxt"
 LIBTORCH_CONFIG = "configs/libtorch.pbtxt"
 CPU_CONFIG = "configs/cpu.pbtxt"
+CPU_ONNXRUNTIME_CONFIG = "configs/cpu_onnxruntime.pbtxt"
+OPENVINO_MODEL_FILE = "openvino_model.py"  # beside model.py (ONNX Runtime) in <model>/1/
 WARMUP_DIR = "warmup"  # Triton reads warmup input files from this folder of the model directory
 TRT_CACHE_DIR = "/trt_cache"  # a volume on GPU hosts: engines are built once, not at every start
 
@@ -49,6 +52,8 @@ CPU_QUEUE_DELAY_US = 1000  # on CPU batching gains nothing; only gather what is 
 TRT_WORKSPACE_BYTES = 2 << 30
 LIBTORCH_PARAMETERS = {"DISABLE_OPTIMIZED_EXECUTION": "true", "INFERENCE_MODE": "true"}
 CPU_PARAMETERS = {"onnx_file": "model.onnx", "intra_op_threads": "0"}
+# inference_threads 0: the cores the instance may use, shared between the config's instances
+OPENVINO_PARAMETERS = {"onnx_file": "model.onnx", "inference_threads": "0", "inference_precision": "f32"}
 
 _HEADER = (
     "# {variant}\n"
@@ -80,7 +85,7 @@ def render_model_configs(
         raise ValueError("at least one canvas bucket is needed")
     if tensorrt_precision not in ("FP16", "FP32"):
         raise ValueError(f"tensorrt_precision must be FP16 or FP32, got {tensorrt_precision!r}")
-    taken = set(parameters or {}) & (set(LIBTORCH_PARAMETERS) | set(CPU_PARAMETERS))
+    taken = set(parameters or {}) & (set(LIBTORCH_PARAMETERS) | set(CPU_PARAMETERS) | set(OPENVINO_PARAMETERS))
     if taken:
         raise ValueError(f"parameters {sorted(taken)} are set by the configs themselves")
     canvases = sorted(set(canvases))
@@ -111,16 +116,24 @@ def render_model_configs(
     # and make the first requests of every shape very slow.
     _set_parameters(libtorch, **LIBTORCH_PARAMETERS)
 
-    cpu = base(backend="python")
-    cpu.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
-    cpu.dynamic_batching.max_queue_delay_microseconds = CPU_QUEUE_DELAY_US
-    _set_parameters(cpu, **CPU_PARAMETERS)
+    def cpu(**fields) -> mc.ModelConfig:
+        config = base(backend="python", **fields)
+        config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+        config.dynamic_batching.max_queue_delay_microseconds = CPU_QUEUE_DELAY_US
+        return config
+
+    # The python backend loads <version>/<default_model_filename>, model.py when unset.
+    openvino = cpu(default_model_filename=OPENVINO_MODEL_FILE)
+    _set_parameters(openvino, **OPENVINO_PARAMETERS)
+    onnxruntime = cpu()
+    _set_parameters(onnxruntime, **CPU_PARAMETERS)
 
     variants = {
         TENSORRT_CONFIG: (tensorrt, f"GPU, ONNX Runtime + TensorRT {tensorrt_precision}"),
         CUDA_CONFIG: (cuda, "GPU, ONNX Runtime + CUDA"),
         LIBTORCH_CONFIG: (libtorch, "GPU, libtorch + TorchScript"),
-        CPU_CONFIG: (cpu, "CPU, python backend + ONNX Runtime"),
+        CPU_CONFIG: (openvino, "CPU, python backend + OpenVINO FP32"),
+        CPU_ONNXRUNTIME_CONFIG: (onnxruntime, "CPU, python backend + ONNX Runtime"),
     }
     return {
         path: _HEADER.format(variant=variant)

@@ -1,6 +1,6 @@
 """Triton python-backend model: runs the exported ONNX detector through ONNX Runtime on CPU.
 
-Copied by the exporter to `<model>/1/model.py` and used by `configs/cpu.pbtxt`. Thin on
+Copied by the exporter to `<model>/1/model.py` and used by `configs/cpu_onnxruntime.pbtxt`. Thin on
 purpose: concatenate the batch that Triton's dynamic batcher hands over, run it once, split
 the outputs back per request. Requests in one call share a canvas shape (Triton batches only
 equal shapes), but grouping by shape keeps this correct whatever arrives.

@@ -18,6 +18,7 @@ from creativelens.export.batched_rcnn import BatchedFasterRCNN
 from creativelens.export.model_files import MIN_OPSET, OnnxRunner, TorchRunner, export_onnx
 from creativelens.export.repository import sample_batch
 from creativelens.export.zoo import load_detector
+from creativelens.model_metadata import read_model_metadata, sha256_of
 from creativelens.sample_media import sample_stills
 
 
@@ -33,8 +34,9 @@ def photos_320():
 
 def test_repository_layout(exported_repository):
     model_dir = exported_repository / TEST_MODEL
-    for relative in ("1/model.onnx", "1/model.pt", "1/model.py", "labels.txt", "parity.json",
-                     "config.pbtxt", "configs/cpu.pbtxt", "configs/cuda.pbtxt", "configs/libtorch.pbtxt"):
+    for relative in ("1/model.onnx", "1/model.pt", "1/model.py", "1/openvino_model.py", "labels.txt",
+                     "parity.json", "config.pbtxt", "configs/cpu.pbtxt", "configs/cpu_onnxruntime.pbtxt",
+                     "configs/cuda.pbtxt", "configs/libtorch.pbtxt"):
         assert (model_dir / relative).is_file(), relative
     labels = (model_dir / "labels.txt").read_text().split("\n")
     assert labels[:3] == ["person", "bicycle", "car"] and len([l for l in labels if l]) == 80
@@ -48,7 +50,7 @@ def test_parity_report_passes_with_real_numbers(exported_repository):
     report = json.loads((exported_repository / TEST_MODEL / "parity.json").read_text())
     assert report["ok"] is True and report["random_weights"] is True
     assert report["canvases"] == list(TEST_CANVASES)
-    assert {f["format"] for f in report["formats"]} == {"onnx", "torchscript"}
+    assert {f["format"] for f in report["formats"]} == {"onnx", "torchscript", "openvino"}
     for entry in report["formats"]:
         versus = entry["versus_eager"]
         assert versus["matched"] >= 50, "parity must compare real detections, not empty outputs"
@@ -173,3 +175,7 @@ def test_custom_trained_checkpoint_exports_with_its_own_class_names(tmp_path):
     report = json.loads((model_dir / "parity.json").read_text())
     assert report["ok"] and report["random_weights"] is False and report["weights"] == str(checkpoint)
     assert "RANDOM WEIGHTS" not in result.stdout
+    for config_name in ("configs/cpu.pbtxt", "configs/cpu_onnxruntime.pbtxt", "config.pbtxt"):
+        metadata = read_model_metadata(model_dir, config_name)
+        assert metadata.weights_sha256 == sha256_of(checkpoint) and metadata.precision == "fp32"
+        assert metadata.class_names == ("logo", "product", "smile")

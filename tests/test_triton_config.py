@@ -13,6 +13,7 @@ from creativelens.canvas import GPU_CANVASES, Canvas
 from creativelens.export import triton_config
 from creativelens.export.triton_config import (
     CPU_CONFIG,
+    CPU_ONNXRUNTIME_CONFIG,
     CUDA_CONFIG,
     LIBTORCH_CONFIG,
     TENSORRT_CONFIG,
@@ -25,7 +26,7 @@ REPOSITORY = Path(__file__).resolve().parents[1] / "model_repository"
 EXAMPLE_MODEL = "faster_rcnn_R_50_FPN_1x"
 EXAMPLE_MAX_BATCH = 8  # the committed example: GPU canvases, batches of up to 8, 100 detections
 GPU_VARIANTS = (TENSORRT_CONFIG, CUDA_CONFIG, LIBTORCH_CONFIG)
-ALL_VARIANTS = (*GPU_VARIANTS, CPU_CONFIG)
+ALL_VARIANTS = (*GPU_VARIANTS, CPU_CONFIG, CPU_ONNXRUNTIME_CONFIG)
 # The TensorRT accelerator keys Triton's onnxruntime backend accepts (it rejects any other key).
 ORT_BACKEND_TRT_KEYS = {
     "precision_mode", "max_workspace_size_bytes", "trt_max_partition_iterations",
@@ -147,16 +148,21 @@ def test_libtorch_config_matches_what_the_libtorch_backend_binds(configs):
     assert config.parameters["INFERENCE_MODE"].string_value == "true"
 
 
-def test_cpu_config_runs_the_onnx_model_in_the_python_backend(configs):
-    config = configs[CPU_CONFIG]
+@pytest.mark.parametrize("variant, model_file, parameters", [
+    (CPU_CONFIG, "openvino_model.py",
+     {"onnx_file": "model.onnx", "inference_threads": "0", "inference_precision": "f32"}),
+    (CPU_ONNXRUNTIME_CONFIG, "", {"onnx_file": "model.onnx", "intra_op_threads": "0"}),
+])
+def test_cpu_configs_run_the_onnx_model_in_the_python_backend(configs, variant, model_file, parameters):
+    """cpu.pbtxt: OpenVINO FP32 (openvino_model.py); cpu_onnxruntime.pbtxt: ONNX Runtime (model.py)."""
+    config = configs[variant]
     assert config.backend == "python" and not config.platform
+    assert config.default_model_filename == model_file
     assert [(group.kind, group.count) for group in config.instance_group] == [(mc.ModelInstanceGroup.KIND_CPU, 1)]
     assert 0 < config.dynamic_batching.max_queue_delay_microseconds <= 2_000
-    assert {key: value.string_value for key, value in config.parameters.items()} == {
-        "onnx_file": "model.onnx",
-        "intra_op_threads": "0",
-    }
-    assert not config.model_warmup  # seconds per image on CPU: a warmup would only delay readiness
+    assert {key: value.string_value for key, value in config.parameters.items()} == parameters
+    # Triton's warmup would only delay readiness: the OpenVINO model warms each bucket up itself.
+    assert not config.model_warmup
     assert not config.HasField("optimization")
 
 
@@ -194,6 +200,8 @@ def test_metadata_parameters_travel_in_every_variant_without_overriding_theirs()
     assert cpu["onnx_file"].string_value == "model.onnx"
     with pytest.raises(ValueError, match="onnx_file"):
         render_model_configs("m", GPU_CANVASES, max_batch_size=2, parameters={"onnx_file": "other.onnx"})
+    with pytest.raises(ValueError, match="inference_precision"):
+        render_model_configs("m", GPU_CANVASES, max_batch_size=2, parameters={"inference_precision": "bf16"})
 
 
 def test_no_canvas_is_refused():

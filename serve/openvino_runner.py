@@ -1,0 +1,68 @@
+"""The exported ONNX detector through OpenVINO on CPU, compiled once per canvas bucket.
+
+Importable without Triton: the python-backend model (`openvino_backend_model.py`), the
+export's parity check and the benchmarks all run the model through `OpenVinoRunner`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from creativelens.canvas import Canvas
+
+OUTPUTS = ("boxes", "scores", "classes", "num_detections")
+PRECISIONS = ("f32", "bf16")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity, not the machine's count)."""
+    return len(os.sched_getaffinity(0))
+
+
+class OpenVinoRunner:
+    """Callable (images uint8 [N, H, W, 3], sizes int32 [N, 2]) -> (boxes, scores, classes, counts).
+
+    Each canvas bucket gets its own compiled graph with H and W fixed (batch stays dynamic) and is
+    warmed up at load, so the first request of a bucket is not slow; any other shape runs on a
+    fully dynamic graph compiled on first use.
+    """
+
+    def __init__(self, path: str | Path, canvases: Sequence[Canvas] = (), *, threads: int = 0,
+                 precision: str = "f32", warm_up: bool = True):
+        import openvino
+
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.path = str(path)
+        self.core = openvino.Core()
+        # Set explicitly: on a CPU with native BF16 the plugin would otherwise pick BF16 by itself.
+        self.config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
+                       "INFERENCE_NUM_THREADS": threads or available_cores()}
+        self.compiled: dict[tuple[int, int] | None, object] = {}
+        for canvas in sorted(set(canvases)):
+            self.compiled[(canvas.height, canvas.width)] = self._compile((canvas.height, canvas.width))
+            if warm_up:
+                self(np.zeros((1, canvas.height, canvas.width, 3), np.uint8),
+                     np.array([[canvas.height, canvas.width]], np.int32))
+
+    def _compile(self, shape: tuple[int, int] | None):
+        model = self.core.read_model(self.path)
+        if shape is not None:
+            model.reshape({"images": [-1, *shape, 3], "image_sizes": [-1, 2]})
+        return self.core.compile_model(model, "CPU", self.config)
+
+    def __call__(self, images: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, ...]:
+        shape = tuple(images.shape[1:3])
+        compiled = self.compiled.get(shape)
+        if compiled is None:
+            if None not in self.compiled:
+                self.compiled[None] = self._compile(None)
+            compiled = self.compiled[None]
+        request = compiled.create_infer_request()
+        request.infer({"images": np.ascontiguousarray(images, np.uint8),
+                       "image_sizes": np.ascontiguousarray(sizes, np.int32)})
+        return tuple(request.get_tensor(compiled.output(name)).data.copy() for name in OUTPUTS)
