@@ -8,6 +8,8 @@ architecture with seeded random weights for machines that cannot download the zo
 from __future__ import annotations
 
 import logging
+import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from detectron2.structures import ImageList
 
 from creativelens.canvas import Canvas, letterbox
 from creativelens.errors import UserError
+from creativelens.model_metadata import sha256_of
 from creativelens.sample_media import sample_stills
 
 ZOO_CONFIGS = {
@@ -40,6 +43,7 @@ class Detector:
     model: torch.nn.Module  # GeneralizedRCNN, eval mode
     class_names: list[str]
     weights: str  # checkpoint path/URL, or "random(seed=N)"
+    weights_sha256: str = ""  # of the checkpoint file ("" for random weights)
 
     @property
     def random_weights(self) -> bool:
@@ -97,10 +101,10 @@ def load_detector(
         source = str(weights or default_weights or "")
         if not source:
             raise UserError("a custom --config-file needs --weights (or --random-weights)")
-        _load_checkpoint(detector, source, model)
+        digest = _load_checkpoint(detector, source, model)
         cfg.MODEL.WEIGHTS = source
     cfg.freeze()
-    return Detector(model, cfg, detector, class_names, source)
+    return Detector(model, cfg, detector, class_names, source, "" if random_weights else digest)
 
 
 def _class_names(cfg, labels_file) -> list[str]:
@@ -123,17 +127,63 @@ def _class_names(cfg, labels_file) -> list[str]:
     return names
 
 
+# What Detectron2 .pkl checkpoints hold: containers, strings, numbers and numpy arrays/dtypes.
+_PICKLE_GLOBALS = {
+    ("collections", "OrderedDict"), ("_codecs", "encode"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    *((module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+      for name in ("_reconstruct", "scalar")),
+}
+ZOO_HASH = re.compile(r"model_final_([0-9a-f]{6,})\.pkl$")
+
+
+class CheckpointRefused(Exception):
+    """A checkpoint that would load something other than weights (code, objects)."""
+
+
+class _WeightsUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _PICKLE_GLOBALS:
+            raise CheckpointRefused(f"it holds {module}.{name}, not just weights")
+        return super().find_class(module, name)
+
+
 class _CheckedCheckpointer(DetectionCheckpointer):
-    """Keeps the incompatibilities that DetectionCheckpointer would otherwise only log."""
+    """Loads only weights (no pickled code), keeps the file's sha256 and the incompatibilities
+    that DetectionCheckpointer would otherwise only log."""
 
     incompatible = None
+    sha256 = ""
 
     def _load_model(self, checkpoint):
         self.incompatible = super()._load_model(checkpoint)
         return self.incompatible
 
+    def _load_file(self, filename):
+        self.sha256 = sha256_of(filename)
+        if filename.endswith(".pkl"):
+            with open(filename, "rb") as handle:
+                data = _WeightsUnpickler(handle, encoding="latin1").load()
+            if not isinstance(data, dict):
+                raise CheckpointRefused(f"it holds a {type(data).__name__}, not a dict of weights")
+            if "model" in data and "__author__" in data:
+                return data
+            data = data.get("blobs", data)
+            return {"model": {k: v for k, v in data.items() if not str(k).endswith("_momentum")},
+                    "__author__": "Caffe2", "matching_heuristics": True}
+        return super()._load_file(filename)
 
-def _load_checkpoint(detector: torch.nn.Module, source: str, model_name: str) -> None:
+    def _torch_load(self, f):
+        try:
+            return torch.load(f, map_location=torch.device("cpu"), weights_only=True)
+        except pickle.UnpicklingError as error:
+            reason = str(error).splitlines()
+            raise CheckpointRefused(next((line for line in reason if "Unsupported global" in line),
+                                         reason[0] if reason else "not weights only")) from None
+
+
+def _load_checkpoint(detector: torch.nn.Module, source: str, model_name: str) -> str:
+    """Load `source` into `detector`; the checkpoint file's sha256."""
     is_url = "://" in source
     if not is_url and not Path(source).is_file():
         raise UserError(f"checkpoint {source} does not exist")
@@ -142,7 +192,9 @@ def _load_checkpoint(detector: torch.nn.Module, source: str, model_name: str) ->
     logging.getLogger("detectron2").setLevel(logging.ERROR)
     try:
         checkpointer.load(source)
-    except (OSError, RuntimeError, ValueError, KeyError) as error:
+    except CheckpointRefused as error:
+        raise UserError(f"checkpoint {source} refused: {error} (only weights are loaded)") from None
+    except (OSError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError, EOFError) as error:
         hint = " (no network here? use --weights PATH or --random-weights)" if is_url else ""
         raise UserError(f"could not load checkpoint {source}: {error}{hint}") from None
     incompatible = checkpointer.incompatible
@@ -156,6 +208,10 @@ def _load_checkpoint(detector: torch.nn.Module, source: str, model_name: str) ->
             f"tensors of other shapes, {len(incompatible.missing_keys)} of {expected} missing "
             f"(e.g. {example[0]})"
         )
+    if (match := ZOO_HASH.search(source)) and not checkpointer.sha256.startswith(match[1]):
+        raise UserError(f"checkpoint {source}: its sha256 {checkpointer.sha256[:16]}... does not start "
+                        f"with the {match[1]} its name promises (corrupt or replaced download)")
+    return checkpointer.sha256
 
 
 # Output spreads of trained Faster R-CNN heads (std over one image), which random weights lack.
