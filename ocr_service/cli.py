@@ -8,6 +8,7 @@ import os
 from creativelens.errors import UserError
 from creativelens.ocr_service.engines import DEFAULT_ENGINE, ENGINES
 from creativelens.ocr_service.options import EXCLUSION_MODES, THRESHOLDING_METHODS, RecognitionOptions
+from creativelens.tls import add_tls_arguments, tls_from_args, warn_if_exposed
 
 def add_commands(subparsers) -> None:
     ocr = subparsers.add_parser("ocr", help="the Tesseract OCR sidecar: serve it, evaluate it")
@@ -33,11 +34,13 @@ def add_commands(subparsers) -> None:
                        help="default way to keep text inside exclusion boxes out (requests may choose)")
     serve.add_argument("--thresholding", choices=tuple(THRESHOLDING_METHODS), default=RecognitionOptions.thresholding,
                        help="default Tesseract thresholding (requests may choose); see `ocr eval` for which reads better")
+    add_tls_arguments(serve, server=True)
     serve.set_defaults(handler=run_serve)
 
     check = commands.add_parser("check", help="exit 0 when an OCR server answers its health check as SERVING")
     check.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT of the server")
     check.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
+    add_tls_arguments(check)
     check.set_defaults(handler=run_check)
 
     evaluate = commands.add_parser(
@@ -71,7 +74,9 @@ def run_serve(args: argparse.Namespace) -> int:
         max_message_bytes=int(args.max_message_mb * 1024 * 1024),
         max_pixels=int(args.max_megapixels * 1_000_000), metrics_port=args.metrics_port,
         defaults=RecognitionOptions(thresholding=args.thresholding, exclusion_mode=args.exclusion_mode),
+        tls=tls_from_args(args),
     )
+    warn_if_exposed(args.host, config.tls, "the OCR service")
     stop_requested = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_requested.set())
@@ -92,7 +97,7 @@ def run_check(args: argparse.Namespace) -> int:
     from creativelens.ocr_service.client import OcrClient
     from creativelens.ocr_service.failures import OcrFailure
 
-    with OcrClient(args.address) as client:
+    with OcrClient(args.address, tls=tls_from_args(args)) as client:
         try:
             client.wait_ready(timeout=args.timeout)
         except OcrFailure as failure:

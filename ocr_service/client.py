@@ -28,6 +28,7 @@ from creativelens.ocr_service import messages
 from creativelens.ocr_service.failures import OcrFailure
 from creativelens.ocr_service.generated import ocr_pb2_grpc
 from creativelens.ocr_service.results import Box, OcrResult
+from creativelens.tls import TlsOptions, grpc_channel
 
 Image = bytes | np.ndarray
 _STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
@@ -66,12 +67,13 @@ class OcrClient:
         thresholding: str | None = None,
         exclusion_mode: str | None = None,
         max_message_bytes: int = 32 * 1024 * 1024,
+        tls: TlsOptions | None = None,
     ):
         self.address = address
         self._options = messages.options_to_proto(language, page_segmentation_mode, thresholding, exclusion_mode)
-        self._channel = grpc.insecure_channel(
-            address, options=[("grpc.max_send_message_length", max_message_bytes),
-                              ("grpc.max_receive_message_length", max_message_bytes)],
+        self._channel = grpc_channel(
+            address, tls, options=[("grpc.max_send_message_length", max_message_bytes),
+                                   ("grpc.max_receive_message_length", max_message_bytes)],
         )
         self._stub = ocr_pb2_grpc.OcrStub(self._channel)
 

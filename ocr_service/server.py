@@ -23,6 +23,7 @@ from creativelens.ocr_service.metrics import OcrMetrics
 from creativelens.ocr_service.options import RecognitionOptions
 from creativelens.ocr_service.pool import EnginePool
 from creativelens.ocr_service.worker import Job
+from creativelens.tls import TlsOptions, grpc_server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class ServerConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     metrics_port: int | None = None  # None: no metrics endpoint; 0: a free port
     defaults: RecognitionOptions = field(default_factory=RecognitionOptions)
+    tls: TlsOptions | None = None  # None: plaintext (loopback); else server credentials
 
     @property
     def queue_limit(self) -> int:
@@ -179,7 +181,11 @@ class OcrServer:
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._grpc
         )
         try:
-            port = self._grpc.add_insecure_port(f"{config.host}:{config.port}")
+            if config.tls is None:
+                port = self._grpc.add_insecure_port(f"{config.host}:{config.port}")
+            else:
+                port = self._grpc.add_secure_port(f"{config.host}:{config.port}",
+                                                  grpc_server_credentials(config.tls))
         except RuntimeError:
             port = 0
         if port == 0:
