@@ -111,7 +111,7 @@ def run_stream(args) -> int:
         from creativelens.client.ocr import DEFAULT_EXCLUDED_LABELS, OcrEnricher
 
         excluded = args.ocr_exclude or rules.ocr_exclude or DEFAULT_EXCLUDED_LABELS
-        ocr = OcrEnricher(args.ocr, excluded, retry_for_s=args.retry_for, concurrency=args.ocr_concurrency)
+        ocr = OcrEnricher(args.ocr, excluded, retry_for_s=args.retry_for, concurrency=args.ocr_concurrency, tls=tls)
         options.enrichers = (ocr,)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # save results, then exit 130
     try:

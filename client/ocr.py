@@ -31,12 +31,12 @@ TRANSIENT_CODES = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "AB
 class OcrEnricher:
     def __init__(self, address: str, excluded_labels: Iterable[str] = DEFAULT_EXCLUDED_LABELS,
                  timeout_s: float = 60.0, ready_timeout_s: float = 60.0, retry_for_s: float = 60.0,
-                 concurrency: int = 2, client: OcrClient | None = None) -> None:
+                 concurrency: int = 2, tls=None) -> None:
         self.excluded_labels = tuple(excluded_labels)
         self.timeout_s = timeout_s
         self.retry_for_s = retry_for_s
         self.concurrency = max(1, concurrency)
-        self.client = client or OcrClient(address)
+        self.client = OcrClient(address, tls=tls)
         self._failing_since: float | None = None
         self._lock = threading.Lock()
         try:
