@@ -66,21 +66,41 @@ def test_interrupted_run_resumes_to_a_complete_output_folder(trained):
     assert (out / "labels.txt").read_text().split() == list(json.loads((out / "thresholds.json").read_text()))
 
 
-def test_checkpoint_and_its_onnx_export_evaluate_the_same(trained, tmp_path):
+@pytest.fixture(scope="module")
+def evaluated(trained, tmp_path_factory):
+    """The checkpoint evaluated eagerly, and exported (ONNX) for the other two paths."""
     data, out = trained
-    repo = tmp_path / "repo"
+    root = tmp_path_factory.mktemp("evaluate")
+    repo = root / "repo"
     assert main(["export", "--from-training", str(out), "--canvas", "96x96", "--format", "onnx",
                  "--parity-images", "2", "--out", str(repo)]) == 0
     common = ["--coco-json", str(data.coco_json("val")), "--images", str(data.images("val")),
-              "--thresholds", str(out / "thresholds.json"), "--canvas", "96x96"]
-    assert main(["evaluate", *common, "--config-file", str(out / "config.yaml"), "--weights", str(out / "model_final.pth"),
-                 "--out", str(tmp_path / "eager")]) == 0
-    assert main(["evaluate", *common, "--onnx", str(repo / "out"), "--out", str(tmp_path / "onnx")]) == 0
-    eager = json.loads((tmp_path / "eager" / "evaluation.json").read_text())
-    onnx = json.loads((tmp_path / "onnx" / "evaluation.json").read_text())
+              "--thresholds", str(out / "thresholds.json")]
+    assert main(["evaluate", *common, "--canvas", "96x96", "--config-file", str(out / "config.yaml"),
+                 "--weights", str(out / "model_final.pth"), "--out", str(root / "eager")]) == 0
+    return out, repo, common, json.loads((root / "eager" / "evaluation.json").read_text())
+
+
+def _same_numbers(eager, other):
     for key in ("AP", "AP50", "AP75", "accuracy", "precision", "recall"):
-        assert onnx[key] == pytest.approx(eager[key], abs=0.005), key
-    assert onnx["confusion_matrix"] == eager["confusion_matrix"]
+        assert other[key] == pytest.approx(eager[key], abs=0.005), key
+    assert other["confusion_matrix"] == eager["confusion_matrix"]
+
+
+def test_checkpoint_and_its_onnx_export_evaluate_the_same(evaluated, tmp_path):
     from creativelens.model_metadata import read_model_metadata
 
+    out, repo, common, eager = evaluated
     assert read_model_metadata(repo / "out").thresholds == json.loads((out / "thresholds.json").read_text())
+    assert main(["evaluate", *common, "--onnx", str(repo / "out"), "--out", str(tmp_path / "onnx")]) == 0
+    _same_numbers(eager, json.loads((tmp_path / "onnx" / "evaluation.json").read_text()))
+
+
+def test_the_served_model_through_the_client_evaluates_the_same(evaluated, tmp_path):
+    from creativelens.serve.tritonserver import TritonServer
+
+    _, repo, common, eager = evaluated
+    with TritonServer(repo, ready_timeout_s=300) as server:
+        assert main(["evaluate", *common, "--server", server.grpc_url, "--model", "out",
+                     "--out", str(tmp_path / "served")]) == 0
+    _same_numbers(eager, json.loads((tmp_path / "served" / "evaluation.json").read_text()))
