@@ -23,6 +23,7 @@ from creativelens.canvas import Canvas
 from creativelens.errors import UserError
 
 CPU_CONFIG = Path("configs/cpu.pbtxt")
+CPU_ONNXRUNTIME_CONFIG = Path("configs/cpu_onnxruntime.pbtxt")
 
 
 def cache_key(model: str, canvases: Sequence[Canvas], random_weights: bool) -> str:
@@ -33,7 +34,8 @@ def cache_key(model: str, canvases: Sequence[Canvas], random_weights: bool) -> s
 def parity_passed(model_dir: Path) -> bool:
     """Whether `model_dir` holds a complete export whose parity report passed."""
     report = model_dir / "parity.json"
-    if not (report.is_file() and (model_dir / "1" / "model.onnx").is_file() and (model_dir / CPU_CONFIG).is_file()):
+    needed = (report, model_dir / "1" / "model.onnx", model_dir / CPU_CONFIG, model_dir / CPU_ONNXRUNTIME_CONFIG)
+    if not all(path.is_file() for path in needed):  # an export from before the OpenVINO config: redo it
         return False
     try:
         return json.loads(report.read_text()).get("ok") is True

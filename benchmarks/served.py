@@ -51,15 +51,19 @@ def run_stream(paths: Sequence[Path], server_url: str, out_dir: Path, *, model: 
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
         raise UserError(f"creativelens stream failed (exit {process.returncode}):\n{tail}")
     summary = json.loads(summary_path.read_text())
-    latencies = [record["latency_ms"] for record in _records(out_dir) if not record.get("error")]
-    triton = summary.get("triton") or {}
-    measurement = Measurement(summary["inferred"], summary["errors"], summary["wall_s"], 0.0, latencies)
+    served = summary["models"][model]  # per model since the multi-model client; bad inputs are run-level
+    latencies = [answer["latency_ms"] for answer in _answers(out_dir, model) if not answer.get("error")]
+    triton = served.get("triton") or {}
+    measurement = Measurement(served["inferred"], summary["errors"] + served["errors"], summary["wall_s"], 0.0,
+                              latencies)
     return ServedRun(measurement, int(triton.get("inference_count", 0)), int(triton.get("execution_count", 0)))
 
 
-def _records(out_dir: Path) -> list[dict]:
+def _answers(out_dir: Path, model: str) -> list[dict]:
+    """`model`'s answer in each record of the ledger (records without it: bad inputs)."""
     path = out_dir / "detections.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [record["models"][model] for record in records if model in record.get("models", {})]
 
 
 def _report_progress(out_dir: Path, reported: int, on_progress: Callable[[int], None] | None) -> int:
