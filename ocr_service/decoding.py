@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000
+MAX_SIDE = 32_767  # Tesseract's (and Leptonica's) largest width or height
 
 
 class InvalidImage(ValueError):
@@ -29,6 +30,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             f"the {len(data)} bytes are not an image Pillow can read ({error.__class__.__name__})"
         ) from None
     width, height = image.size
+    if max(width, height) > MAX_SIDE:
+        raise InvalidImage(f"the image is {width}x{height}: a side over {MAX_SIDE} pixels cannot be read")
     if width * height > max_pixels:
         raise InvalidImage(
             f"the image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}"

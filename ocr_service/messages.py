@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from creativelens.ocr_service.failures import OcrFailure
 from creativelens.ocr_service.generated import ocr_pb2
 from creativelens.ocr_service.options import RecognitionOptions
 from creativelens.ocr_service.results import Box, Line, OcrResult, Timings, Word
@@ -33,7 +34,16 @@ def options_to_proto(
     thresholding: str | None = None,
     exclusion_mode: str | None = None,
 ) -> ocr_pb2.Options:
-    """Unset (None) fields stay at the proto's zero value, which means 'the server's default'."""
+    """Unset (None) fields stay at the proto's zero value, which means 'the server's default';
+    a value that cannot be sent (psm 0 would read as 'default', an unknown name) is OcrFailure
+    INVALID_ARGUMENT here instead of silently becoming the default."""
+    if page_segmentation_mode is not None and page_segmentation_mode <= 0:
+        raise OcrFailure("INVALID_ARGUMENT", f"page segmentation mode {page_segmentation_mode} is not "
+                                             f"supported (use 1 or 3-13)")
+    for what, value, known in (("thresholding", thresholding, _THRESHOLDING_TO_PROTO),
+                               ("exclusion mode", exclusion_mode, _EXCLUSION_TO_PROTO)):
+        if value is not None and value not in known:
+            raise OcrFailure("INVALID_ARGUMENT", f"{what} {value!r} is not one of {tuple(known)}")
     message = ocr_pb2.Options(language=language or "", page_segmentation_mode=page_segmentation_mode or 0)
     if thresholding is not None:
         message.thresholding = _THRESHOLDING_TO_PROTO[thresholding]
@@ -46,8 +56,11 @@ def options_from_proto(message: ocr_pb2.Options, defaults: RecognitionOptions) -
     return RecognitionOptions(
         language=message.language or defaults.language,
         page_segmentation_mode=message.page_segmentation_mode or defaults.page_segmentation_mode,
-        thresholding=_THRESHOLDING_FROM_PROTO.get(message.thresholding, defaults.thresholding),
-        exclusion_mode=_EXCLUSION_FROM_PROTO.get(message.exclusion_mode, defaults.exclusion_mode),
+        # 0 is 'unset'; any other unknown number stays visible so that check() refuses it
+        thresholding=(_THRESHOLDING_FROM_PROTO.get(message.thresholding, f"unknown value {message.thresholding}")
+                      if message.thresholding else defaults.thresholding),
+        exclusion_mode=(_EXCLUSION_FROM_PROTO.get(message.exclusion_mode, f"unknown value {message.exclusion_mode}")
+                        if message.exclusion_mode else defaults.exclusion_mode),
     )
 
 
