@@ -28,8 +28,9 @@ from creativelens.tls import TlsOptions, grpc_server_credentials
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = ocr_pb2.DESCRIPTOR.services_by_name["Ocr"].full_name
-# gRPC threads beyond the admitted requests: health checks, reflection, stream readers.
+# gRPC threads beyond the admitted requests and open streams: health checks, reflection.
 SPARE_RPC_THREADS = 8
+MAX_STREAMS = 64  # open RecognizeStream calls; more are RESOURCE_EXHAUSTED (health is never refused)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServicer):
         self._stream_threads = futures.ThreadPoolExecutor(
             max_workers=pool.workers + config.queue_limit, thread_name_prefix="ocr-stream"
         )
+        self._open_streams = threading.BoundedSemaphore(MAX_STREAMS)
 
     def close(self) -> None:
         self._stream_threads.shutdown(wait=True)
@@ -74,6 +76,14 @@ class OcrServicer(ocr_pb2_grpc.OcrServicer):
             return messages.result_to_proto(result)
 
     def RecognizeStream(self, request_iterator, context):
+        if not self._open_streams.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{MAX_STREAMS} streams are open already")
+        try:
+            yield from self._answer_stream(request_iterator, context)
+        finally:
+            self._open_streams.release()
+
+    def _answer_stream(self, request_iterator, context):
         answers: queue.SimpleQueue = queue.SimpleQueue()
         window = threading.BoundedSemaphore(self._stream_window)
         deadline = _deadline(context)
@@ -163,12 +173,13 @@ class OcrServer:
     def start(self) -> "OcrServer":
         config = self.config
         self.pool = EnginePool(config.workers, config.queue_limit, self._engine_factory)
-        rpc_threads = config.workers + config.queue_limit + SPARE_RPC_THREADS
+        # Work is bounded by the pool's admission (unary calls) and MAX_STREAMS (streams), not by
+        # gRPC's concurrent-RPC limit, which would refuse health checks too under ordinary load.
+        rpc_threads = config.workers + config.queue_limit + MAX_STREAMS + SPARE_RPC_THREADS
         self._servicer = OcrServicer(self.pool, config, self.metrics)
         self._health = health.HealthServicer()
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=rpc_threads, thread_name_prefix="ocr-rpc"),
-            maximum_concurrent_rpcs=rpc_threads,
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),

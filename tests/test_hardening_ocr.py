@@ -46,3 +46,31 @@ def test_psm_0_and_unknown_thresholding_are_refused(server):
         with pytest.raises(grpc.RpcError) as error:
             ocr_pb2_grpc.OcrStub(channel).Recognize(request, timeout=30)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "unknown value 99" in error.value.details()
+
+
+def test_health_is_answered_with_16_busy_streams(server):
+    import subprocess
+    import sys
+    import threading
+
+    from creativelens.sample_media import sample_stills
+
+    image = sample_stills()[0].read_bytes()
+    release = threading.Event()
+
+    def requests():
+        yield messages.request_to_proto(image, (), ocr_pb2.Options())
+        release.wait(60)  # keep the stream open and busy
+
+    channel = grpc.insecure_channel(server.address)
+    calls = [ocr_pb2_grpc.OcrStub(channel).RecognizeStream(requests(), timeout=90) for _ in range(16)]
+    try:
+        for _ in range(2):
+            check = subprocess.run([sys.executable, "-m", "creativelens.cli", "ocr", "check", "--address",
+                                    server.address, "--timeout", "5"], capture_output=True, text=True, timeout=60)
+            assert check.returncode == 0, check.stderr
+    finally:
+        release.set()
+        for call in calls:
+            call.cancel()
+        channel.close()
