@@ -221,7 +221,7 @@ class _Run:
             skipped[0] += 1
 
         counters_before = _triton_counters(self.server_url, self.wanted, options.client_kwargs)
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         interrupted: BaseException | None = None
         concurrency = max([getattr(e, "concurrency", 1) for e in options.enrichers] or [1])
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="enrich") if self.enrich else None
@@ -236,9 +236,6 @@ class _Run:
                 waiting.append(pool.submit(self._enriched, analysed))
                 while waiting and (waiting[0].done() or len(waiting) >= 2 * concurrency):
                     self._write(jsonl, waiting.popleft().result(), progress)
-                if progress is not None:
-                    progress.set_postfix(in_flight=analysis.in_flight, errors=summary.errors,
-                                         skipped=skipped[0], refresh=False)
             while waiting:
                 self._write(jsonl, waiting.popleft().result(), progress)
             summary.complete = not summary.ocr_failures
@@ -302,6 +299,9 @@ class _Run:
                 counts.detections += len(model.detections)
                 summary.detections += len(model.detections)
         if progress is not None:
+            elapsed = max(time.monotonic() - self.started, 1e-9)
+            progress.set_postfix(models_per_s=f"{summary.inferences / elapsed:.2f}", reused=summary.reused,
+                                 errors=summary.errors, refresh=False)
             progress.update(1)
 
     def _finish(self, analysis: Analysis, skipped: int, counters_before: dict, healthy: bool) -> None:
