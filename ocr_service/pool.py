@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT_S = 120.0
 # How long past its deadline a worker may keep computing before it is killed and replaced.
 DEADLINE_GRACE_S = 2.0
+CANCEL_POLL_S = 0.05  # how often a waiting request looks whether its caller went away
 
 
 class _Worker:
@@ -95,10 +96,13 @@ class EnginePool:
     def live_workers(self) -> int:
         return sum(worker.process.is_alive() for worker in self._slots)
 
-    def recognise(self, job: Job, deadline: float | None = None, wait_for_admission: bool = False) -> OcrResult:
+    def recognise(self, job: Job, deadline: float | None = None, wait_for_admission: bool = False,
+                  cancelled: Callable[[], bool] = lambda: False) -> OcrResult:
         """Run `job` on a free worker. `deadline` is a `time.monotonic()` instant or None.
         With `wait_for_admission` (stream items, already bounded by their stream's window) a
-        full pool makes the caller wait; otherwise it fails with RESOURCE_EXHAUSTED at once."""
+        full pool makes the caller wait; otherwise it fails with RESOURCE_EXHAUSTED at once.
+        Once `cancelled()` (the caller went away) the request stops counting against admission:
+        it leaves the queue, or, if an engine is already on it, lets the engine finish uncounted."""
         arrived = time.monotonic()
         admission_wait = _time_left(deadline) if wait_for_admission else None
         if not self._admission.acquire(blocking=wait_for_admission, timeout=admission_wait):
@@ -109,22 +113,36 @@ class EnginePool:
                 f"the OCR service is overloaded: {self.workers} engines busy and "
                 f"{self.max_queue} requests already waiting; retry later",
             )
+        admitted = [True]
+
+        def leave_admission() -> None:
+            if admitted[0]:
+                admitted[0] = False
+                self._admission.release()
+
         try:
-            try:
-                slot = self._idle.get(timeout=_time_left(deadline))
-            except queue.Empty:
-                raise OcrFailure("DEADLINE_EXCEEDED", "no OCR engine became free before the deadline") from None
+            slot = None
+            while slot is None:
+                if cancelled():
+                    raise OcrFailure("CANCELLED", "the caller cancelled the request")
+                left = _time_left(deadline)
+                if left is not None and left <= 0:
+                    raise OcrFailure("DEADLINE_EXCEEDED", "no OCR engine became free before the deadline")
+                try:
+                    slot = self._idle.get(timeout=CANCEL_POLL_S if left is None else min(left, CANCEL_POLL_S))
+                except queue.Empty:
+                    pass
             try:
                 queued_ms = 1000 * (time.monotonic() - arrived)
-                result = self._run(slot, job, deadline)
+                result = self._run(slot, job, deadline, lambda: cancelled() and leave_admission())
                 result.timings.queue_ms = queued_ms
                 return result
             finally:
                 self._idle.put(slot)
         finally:
-            self._admission.release()
+            leave_admission()
 
-    def _run(self, slot: int, job: Job, deadline: float | None) -> OcrResult:
+    def _run(self, slot: int, job: Job, deadline: float | None, on_wait=lambda: None) -> OcrResult:
         worker = self._slots[slot]
         if not worker.process.is_alive():
             worker = self._replace(slot, f"found dead (exit code {worker.process.exitcode})")
@@ -133,10 +151,12 @@ class EnginePool:
             raise OcrFailure("DEADLINE_EXCEEDED", "the deadline passed before recognition started")
         try:
             worker.connection.send(job)
-            wait_s = None if job.timeout_s is None else job.timeout_s + DEADLINE_GRACE_S
-            if not worker.connection.poll(wait_s):
-                self._replace(slot, "overran its deadline")
-                raise OcrFailure("DEADLINE_EXCEEDED", "recognition did not finish before the deadline")
+            give_up = None if job.timeout_s is None else time.monotonic() + job.timeout_s + DEADLINE_GRACE_S
+            while not worker.connection.poll(CANCEL_POLL_S):
+                on_wait()
+                if give_up is not None and time.monotonic() > give_up:
+                    self._replace(slot, "overran its deadline")
+                    raise OcrFailure("DEADLINE_EXCEEDED", "recognition did not finish before the deadline")
             status, payload = worker.connection.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError):
             exitcode = worker.process.exitcode

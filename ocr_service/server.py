@@ -69,7 +69,8 @@ class OcrServicer(ocr_pb2_grpc.OcrServicer):
     def Recognize(self, request, context):
         with self._metrics.track("Recognize") as outcome:
             try:
-                result = self._recognise(request, _deadline(context), wait_for_admission=False)
+                result = self._recognise(request, _deadline(context), wait_for_admission=False,
+                                         cancelled=lambda: not context.is_active())
             except OcrFailure as failure:
                 outcome["code"] = failure.code
                 context.abort(grpc.StatusCode[failure.code], failure.message)
@@ -90,7 +91,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServicer):
 
         def answer(request) -> None:
             try:
-                answers.put(self._stream_answer(request, deadline))
+                answers.put(self._stream_answer(request, deadline, lambda: not context.is_active()))
             finally:
                 window.release()
 
@@ -114,10 +115,10 @@ class OcrServicer(ocr_pb2_grpc.OcrServicer):
         while (response := answers.get()) is not None:
             yield response
 
-    def _stream_answer(self, request, deadline: float | None) -> ocr_pb2.RecognizeStreamResponse:
+    def _stream_answer(self, request, deadline: float | None, cancelled) -> ocr_pb2.RecognizeStreamResponse:
         with self._metrics.track("RecognizeStream") as outcome:
             try:
-                result = self._recognise(request, deadline, wait_for_admission=True)
+                result = self._recognise(request, deadline, wait_for_admission=True, cancelled=cancelled)
             except OcrFailure as failure:
                 outcome["code"] = failure.code
                 return ocr_pb2.RecognizeStreamResponse(
@@ -128,7 +129,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServicer):
                 request_id=request.request_id, result=messages.result_to_proto(result)
             )
 
-    def _recognise(self, request, deadline: float | None, wait_for_admission: bool):
+    def _recognise(self, request, deadline: float | None, wait_for_admission: bool, cancelled=lambda: False):
         arrived = time.perf_counter()
         options = messages.options_from_proto(request.options, self._config.defaults)
         try:
@@ -147,7 +148,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServicer):
         except InvalidImage as error:
             raise OcrFailure("INVALID_ARGUMENT", str(error)) from None
         job = Job(request.image, boxes, options, self._config.max_pixels)
-        result = self._pool.recognise(job, deadline, wait_for_admission)
+        result = self._pool.recognise(job, deadline, wait_for_admission, cancelled)
         result.request_id = request.request_id
         result.timings.total_ms = 1000 * (time.perf_counter() - arrived)
         return result

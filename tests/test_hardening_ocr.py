@@ -74,3 +74,32 @@ def test_health_is_answered_with_16_busy_streams(server):
         for call in calls:
             call.cancel()
         channel.close()
+
+
+def test_a_cancelled_request_frees_its_admission_slot():
+    import time
+
+    import cv2
+    import numpy as np
+
+    from creativelens.sample_media import sample_stills
+
+    tiles = cv2.imread(str(sample_stills()[0]))
+    big = np.tile(tiles, (6, 6, 1))[:5000, :5000]
+    slow = cv2.imencode(".png", big)[1].tobytes()
+    small = cv2.imencode(".png", tiles[:64, :64])[1].tobytes()
+    server = OcrServer(ServerConfig(port=0, workers=1, max_queue=0)).start()
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = ocr_pb2_grpc.OcrStub(channel)
+            busy = stub.Recognize.future(ocr_pb2.RecognizeRequest(image=slow), timeout=60)
+            time.sleep(1.0)
+            with pytest.raises(grpc.RpcError) as refused:  # the one slot is taken
+                stub.Recognize(ocr_pb2.RecognizeRequest(image=small), timeout=60)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            busy.cancel()
+            time.sleep(0.5)
+            answer = stub.Recognize(ocr_pb2.RecognizeRequest(image=small), timeout=60)  # admitted, waits for the engine
+            assert answer.width == 64
+    finally:
+        server.stop()
