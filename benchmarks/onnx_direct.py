@@ -82,4 +82,4 @@ class OnnxDirect:
         detections = Detections(to_original(boxes[0, :count], boxed), scores[0, :count], class_ids, names,
                                 source=source, width=boxed.original_width, height=boxed.original_height,
                                 model=self.name)
-        return self.rules.apply(detections)
+        return self.rules.apply([detections])[0]

@@ -169,7 +169,7 @@ class BenchRun:
             "seed_loop": dict(seed_summary, description="cv2.imread -> Detectron2 DefaultPredictor, one image at a time"),
             "served": dict(best_served["served"], concurrency=best_served["concurrency"],
                            max_batch_size=config.max_batch_size,
-                           description="creativelens stream -> tritonserver (python backend, ONNX Runtime), "
+                           description="creativelens stream -> tritonserver (python backend, OpenVINO FP32), "
                                        "dynamic batching"),
             "onnx_direct": dict(best_direct["onnx_direct"], concurrency=best_direct["concurrency"],
                                 intra_op_threads=direct.intra_op_threads,
