@@ -175,6 +175,7 @@ class ParityReport:
     canvases: list[str]
     images: list[str]
     formats: list[FormatParity]
+    weights_sha256: str = ""  # of the checkpoint the export was made from ("" for random weights)
     tolerances: dict = field(default_factory=lambda: {
         "box_px": BOX_TOLERANCE_PX, "score": SCORE_TOLERANCE, "match_iou": 0.5,
         "match_distance_px": MATCH_DISTANCE_PX})

@@ -22,7 +22,7 @@ from creativelens.export import parity, triton_config
 from creativelens.export.batched_rcnn import BatchedFasterRCNN
 from creativelens.export.model_files import OnnxRunner, TorchRunner, export_onnx, export_torchscript
 from creativelens.export.zoo import RANDOM_WEIGHTS_NOTICE, Detector
-from creativelens.model_metadata import ModelMetadata, sha256_of
+from creativelens.model_metadata import ModelMetadata
 from creativelens.serve.openvino_runner import OpenVinoRunner
 
 SERVE_DIR = Path(__file__).resolve().parent.parent / "serve"
@@ -110,13 +110,12 @@ def export_to_repository(
     (staging / "labels.txt").write_text("\n".join(detector.class_names) + "\n")
     shutil.copyfile(PYTHON_BACKEND_MODEL, version_dir / "model.py")
     shutil.copyfile(OPENVINO_BACKEND_MODEL, version_dir / triton_config.OPENVINO_MODEL_FILE)
-    weights_file = Path(detector.weights) if detector.weights else None
     metadata = ModelMetadata(
         class_names=tuple(detector.class_names),
         canvases=tuple(canvases),
         random_weights=detector.random_weights,
         weights=detector.weights,
-        weights_sha256=sha256_of(weights_file) if weights_file and weights_file.is_file() else "",
+        weights_sha256=detector.weights_sha256,
         thresholds=dict(thresholds or {}),
         precision="fp32",
     )
@@ -150,5 +149,5 @@ def check_parity(detector: Detector, canvases, parity_images, runners, log=print
         log(f"{detector.name}: parity checked on canvas {canvas.name}")
     return parity.ParityReport(
         detector.name, detector.weights, detector.random_weights, [c.name for c in canvases],
-        [str(p) for p in parity_images], list(results.values()),
+        [str(p) for p in parity_images], list(results.values()), weights_sha256=detector.weights_sha256,
     )
