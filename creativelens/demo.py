@@ -75,6 +75,7 @@ def run_demo(args) -> int:
     from creativelens.client.stream import StreamOptions, stream
     from creativelens.errors import UserError
     from creativelens.machine import describe_machine
+    from creativelens.ocr_service.engines import engine_factory
     from creativelens.ocr_service.server import OcrServer, ServerConfig
     from creativelens.sample_media import sample_stills, sample_video
     from creativelens.serve.tritonserver import ServerStartError, TritonServer
@@ -102,9 +103,10 @@ def run_demo(args) -> int:
     ocr_server = ocr = None
     try:
         print(f"      ready on gRPC {server.grpc_url}", flush=True)
-        ocr_server = OcrServer(ServerConfig(port=0, workers=1)).start()
+        ocr_server = OcrServer(ServerConfig(port=0, workers=1), engine_factory=engine_factory()).start()
         ocr = OcrEnricher(ocr_server.address)
-        print(f"      OCR sidecar (Tesseract) on {ocr_server.address}", flush=True)
+        print(f"      OCR sidecar (PP-OCR text regions + Tesseract, as `ocr serve`) on {ocr_server.address}",
+              flush=True)
         if results.exists() and not args.resume:
             shutil.rmtree(results)
         print(f"[3/4] stream: {len(media) - 1} stills + every {args.every}th frame of "
