@@ -11,6 +11,7 @@ import pytest
 
 from creativelens.canvas import CPU_CANVASES, GPU_CANVASES, Canvas, choose_canvas, letterbox, parse_canvas, to_original
 from creativelens.detections import Detections
+from creativelens.item_result import ItemResult, ModelResult
 from creativelens.errors import UserError
 from creativelens.formats import (SEED_CSV_COLUMNS, from_record, to_azure_xywh, to_coco_xywh, to_ocr_csv_row,
                                   to_record, to_seed_csv_row, to_tesseract_boxes)
@@ -62,16 +63,19 @@ def test_seed_csv_row_has_the_seeds_columns_and_readable_lists(detections):
 
 
 def test_record_round_trip_keeps_everything(detections):
-    with_text = Detections(detections.xyxy, detections.scores, detections.class_ids, detections.labels,
-                           detections.source, detections.frame_index, detections.timestamp_s,
-                           detections.width, detections.height, detections.model, {"ocr_text": "SALE"})
-    record = to_record(with_text)
-    assert record["detections"][1] == {"class_id": 2, "label": "car", "score": 0.86, "box": [0.0, 0.0, 640.0, 480.0]}
+    item = ItemResult(detections.source, detections.frame_index, detections.timestamp_s, detections.width,
+                      detections.height, (ModelResult("r50", "abc123", detections, None, 12.5),),
+                      extras={"ocr_text": "SALE"})
+    record = to_record(item)
+    assert record["models"]["r50"]["detections"][1] == {"class_id": 2, "label": "car", "score": 0.86,
+                                                        "box": [0.0, 0.0, 640.0, 480.0]}
     back = from_record(json.loads(json.dumps(record)))
-    np.testing.assert_allclose(back.xyxy, detections.xyxy, atol=0.01)
-    assert back.labels == detections.labels and back.frame_index == 30 and back.data == {"ocr_text": "SALE"}
+    found = back.model("r50")
+    np.testing.assert_allclose(found.detections.xyxy, detections.xyxy, atol=0.01)
+    assert found.detections.labels == detections.labels and found.version == "abc123" and found.latency_ms == 12.5
+    assert back.frame_index == 30 and back.extras == {"ocr_text": "SALE"}
     assert to_ocr_csv_row(back) == {"file_name": "ads/spot.mp4#frame=30", "ocr_text": "SALE", "ocr_words": "[]"}
-    assert to_ocr_csv_row(detections) is None
+    assert to_ocr_csv_row(ItemResult("a.jpg")) is None  # OCR did not read it
 
 
 def test_canvas_parsing_and_buckets():
