@@ -20,12 +20,13 @@ import numpy as np
 
 from creativelens.benchmarks.measurement import Measurement
 from creativelens.benchmarks.model_cache import read_cpu_config
-from creativelens.canvas import Canvas, parse_canvas, to_original
 from creativelens.client.decode import prepare
 from creativelens.client.rules import Rules
 from creativelens.client.sources import Item
 from creativelens.detections import Detections
-from creativelens.formats import to_record
+from creativelens.formats import from_model_outputs, to_record
+from creativelens.item_result import ItemResult, ModelResult
+from creativelens.model_metadata import ModelMetadata, parameters_of
 
 
 class OnnxDirect:
@@ -33,12 +34,9 @@ class OnnxDirect:
         from creativelens.export.model_files import OnnxRunner
 
         config = read_cpu_config(model_dir)
-        parameters = {key: value.string_value for key, value in config.parameters.items()}
+        parameters = parameters_of(config)
         self.name = config.name
-        self.class_names: list[str] = json.loads(parameters["class_names"])
-        self.canvases: tuple[Canvas, ...] = tuple(
-            parse_canvas(name) for name in parameters.get("canvases", "").split(",") if name
-        )
+        self.metadata = ModelMetadata.from_parameters(parameters)
         self.intra_op_threads = int(parameters.get("intra_op_threads", "0"))
         self.runner = OnnxRunner(model_dir / "1" / parameters.get("onnx_file", "model.onnx"),
                                  threads=self.intra_op_threads)
@@ -52,18 +50,20 @@ class OnnxDirect:
 
         def one(path: Path) -> dict:
             nonlocal errors
-            prepared = prepare(Item(str(path)), self.canvases)
+            prepared = prepare(Item(str(path)), self.metadata.canvases)
             if prepared.error:
                 with lock:
                     errors += 1
-                return to_record(Detections.empty(source=str(path)), error=prepared.error)
+                return to_record(ItemResult(str(path), error=prepared.error))
             started = time.perf_counter()
             detections = self.detect(prepared.boxed, str(path))
+            latency_ms = (time.perf_counter() - started) * 1000
             with lock:
-                latencies.append((time.perf_counter() - started) * 1000)
+                latencies.append(latency_ms)
             if on_image:
                 on_image()
-            return to_record(detections)
+            model = ModelResult(self.name, self.metadata.version, detections, None, round(latency_ms, 2))
+            return to_record(ItemResult(str(path), width=detections.width, height=detections.height, models=(model,)))
 
         started = time.perf_counter()
         with ThreadPoolExecutor(concurrency, thread_name_prefix="onnx-direct") as pool, \
@@ -76,10 +76,6 @@ class OnnxDirect:
     def detect(self, boxed, source: str = "") -> Detections:
         sizes = np.array([[boxed.valid_height, boxed.valid_width]], np.int32)
         boxes, scores, classes, counts = self.runner(boxed.pixels[None], sizes)
-        count = int(np.asarray(counts).reshape(-1)[0])
-        class_ids = classes[0, :count].astype(np.int32)
-        names = tuple(self.class_names[c] for c in class_ids)
-        detections = Detections(to_original(boxes[0, :count], boxed), scores[0, :count], class_ids, names,
-                                source=source, width=boxed.original_width, height=boxed.original_height,
-                                model=self.name)
-        return self.rules.apply([detections])[0]
+        detections = from_model_outputs(boxes[0], scores[0], classes[0], np.asarray(counts).reshape(-1)[0],
+                                        self.metadata.class_names, boxed, source=source, model=self.name)
+        return self.rules.apply([detections], {self.name: self.metadata.thresholds})[0]

@@ -137,8 +137,8 @@ class BenchRun:
         plan = self.plan
         model_dir = repository / plan.model
         direct = OnnxDirect(model_dir)
-        seed = SeedLoop(detector, direct.canvases)
-        warmup = _one_per_bucket(media, direct.canvases)
+        seed = SeedLoop(detector, direct.metadata.canvases)
+        warmup = _one_per_bucket(media, direct.metadata.canvases)
         totals: dict[tuple[str, int], _Totals] = defaultdict(_Totals)
         config = read_cpu_config(model_dir)
 
@@ -175,7 +175,7 @@ class BenchRun:
                                 intra_op_threads=direct.intra_op_threads,
                                 description="client decode + letterbox -> ONNX Runtime in process, batch of one"),
         }
-        canvases = [canvas.name for canvas in direct.canvases]
+        canvases = [canvas.name for canvas in direct.metadata.canvases]
         return {
             "pipelines": pipelines,
             "concurrency_rows": rows,
@@ -198,7 +198,7 @@ class BenchRun:
                 "max_batch_size": config.max_batch_size,
                 "input_size_matching": INPUT_SIZE_MATCHING,
                 "seed_loop_input_sizes": {canvas.name: list(predictor_input_size(canvas))
-                                          for canvas in direct.canvases},
+                                          for canvas in direct.metadata.canvases},
             },
         }
 
@@ -232,7 +232,7 @@ class BenchRun:
         from creativelens.client.sources import Item
 
         self._status("perf_analyzer")
-        boxed = prepare(Item(str(media[0])), direct.canvases).boxed
+        boxed = prepare(Item(str(media[0])), direct.metadata.canvases).boxed
         input_data = write_input_data(self.work_dir / "perf_analyzer_input.json", boxed)
         result = run_perf_analyzer(model=model, grpc_url=server.grpc_url,
                                    concurrencies=self.plan.concurrencies, input_data=input_data,
