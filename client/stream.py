@@ -295,7 +295,7 @@ class _Run:
                 if len(summary.error_examples) < MAX_ERROR_EXAMPLES:
                     summary.error_examples.append({"item": result.key, "model": model.model, "error": model.error})
             else:
-                counts.inferred += 1
+                counts.inferred += not reused
                 counts.detections += len(model.detections)
                 summary.detections += len(model.detections)
         if progress is not None:
