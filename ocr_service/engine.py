@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from creativelens.ocr_service.exclusion import drop_words_inside, mask_regions
+from creativelens.ocr_service.exclusion import finished_result, mask_regions
 from creativelens.ocr_service.failures import OcrFailure
 from creativelens.ocr_service.options import THRESHOLDING_METHODS, RecognitionOptions
-from creativelens.ocr_service.results import Box, OcrResult, Word, assemble
+from creativelens.ocr_service.results import Box, OcrResult, Word
 
 DEBIAN_TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
 # tesserocr's SetImage(PIL) implies 96 dpi while the tesseract CLI (pytesseract, the seeds'
@@ -75,12 +75,8 @@ class TesseractEngine:
         words = self._read_words(api)
         recognised = time.perf_counter()
 
-        if exclusion_boxes and options.exclusion_mode == "drop":
-            words = drop_words_inside(words, exclusion_boxes)
-        result = assemble(width, height, words)
-        result.timings.exclusion_ms = 1000 * ((masked - started) + (time.perf_counter() - recognised))
-        result.timings.recognize_ms = 1000 * (recognised - masked)
-        return result
+        return finished_result(width, height, words, exclusion_boxes, options.exclusion_mode,
+                               started, masked, recognised)
 
     def _read_words(self, api) -> list[Word]:
         level = self._tesserocr.RIL

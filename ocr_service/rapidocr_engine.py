@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from creativelens.ocr_service.exclusion import drop_words_inside, mask_regions
+from creativelens.ocr_service.exclusion import finished_result, mask_regions
 from creativelens.ocr_service.options import RecognitionOptions
-from creativelens.ocr_service.results import Box, OcrResult, Word, assemble
+from creativelens.ocr_service.results import Box, OcrResult, Word
 from creativelens.ocr_service.text_regions import DETECTOR_SHORT_SIDE
 
 MIN_LINE_SCORE = 0.5
@@ -44,12 +44,8 @@ class RapidOcrEngine:
         for line_index, (quad, text, line_score) in enumerate(lines or []):
             words += split_line(np.asarray(quad, np.float32), text, 100 * float(line_score), line_index)
         recognised = time.perf_counter()
-        if exclusion_boxes and options.exclusion_mode == "drop":
-            words = drop_words_inside(words, exclusion_boxes)
-        result = assemble(width, height, words)
-        result.timings.exclusion_ms = 1000 * ((masked - started) + (time.perf_counter() - recognised))
-        result.timings.recognize_ms = 1000 * (recognised - masked)
-        return result
+        return finished_result(width, height, words, exclusion_boxes, options.exclusion_mode,
+                               started, masked, recognised)
 
     def close(self) -> None:
         pass

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from creativelens.ocr_service.engine import SOURCE_RESOLUTION_DPI, tessdata_dir
-from creativelens.ocr_service.exclusion import drop_words_inside, mask_regions
+from creativelens.ocr_service.exclusion import finished_result, mask_regions
 from creativelens.ocr_service.failures import OcrFailure
 from creativelens.ocr_service.options import RecognitionOptions
-from creativelens.ocr_service.results import Box, OcrResult, Word, assemble
+from creativelens.ocr_service.results import Box, OcrResult, Word
 from creativelens.ocr_service.text_regions import TextRegions, crop, to_image_box
 
 LINE_HEIGHT_PX = 40
@@ -82,12 +82,8 @@ class RegionTesseractEngine:
                 raise OcrFailure("DEADLINE_EXCEEDED", "recognition did not finish before the deadline")
             words += self._line_words(inverse, scale, line_index)
         recognised = time.perf_counter()
-        if exclusion_boxes and options.exclusion_mode == "drop":
-            words = drop_words_inside(words, exclusion_boxes)
-        result = assemble(width, height, words)
-        result.timings.exclusion_ms = 1000 * ((masked - started) + (time.perf_counter() - recognised))
-        result.timings.recognize_ms = 1000 * (recognised - masked)
-        return result
+        return finished_result(width, height, words, exclusion_boxes, options.exclusion_mode,
+                               started, masked, recognised)
 
     def _line_words(self, inverse: np.ndarray, scale: float, line_index: int) -> list[Word]:
         level = self._tesserocr.RIL.WORD
