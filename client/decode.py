@@ -100,6 +100,9 @@ def prepare(item: Item, canvas_sets: Sequence[Sequence[Canvas]] | Sequence[Canva
     `hash_frames`, video frames also get their perceptual hash."""
     if item.error:
         return Prepared(item, error=item.error)
+    if item.done:  # replayed for its repeat decision only: its hash, no canvas
+        height, width = item.frame_bgr.shape[:2]
+        return Prepared(item, width=width, height=height, frame_hash=frame_hash(item.frame_bgr) if hash_frames else None)
     if canvas_sets and isinstance(canvas_sets[0], Canvas):
         canvas_sets = [canvas_sets]
     try:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 from creativelens.detections import Detections
 from creativelens.errors import OutputNotWritable, UserError
@@ -35,6 +36,7 @@ class _Done:
     versions: dict[str, str] = field(default_factory=dict)  # model -> version of its current result
     bad_input: bool = False
     ocr_done: bool = False
+    reused: bool = False  # its latest record took another frame's detections (reused_from)
 
 
 class Ledger:
@@ -45,6 +47,7 @@ class Ledger:
         self._done: dict[str, _Done] = {}
         self._current: dict[tuple[str, str], int] = {}  # (key, model) -> line of its current result
         self._current_ocr: dict[str, int] = {}
+        self._offsets = array("q")  # byte offset of each line (line numbers count from 1)
         self.records = 0
         self.errors = 0
         self.bad_lines: list[tuple[int, str]] = []  # (line number, what is wrong)
@@ -64,6 +67,8 @@ class Ledger:
         for model in result.models:
             done.versions[model.model] = model.version
             self._current[(result.key, model.model)] = number
+        if result.models:
+            done.reused = "reused_from" in result.extras
         if "ocr_text" in result.extras or ("ocr_error" in result.extras and not result.extras.get("ocr_transient")):
             done.ocr_done = True
             self._current_ocr[result.key] = number
@@ -85,6 +90,25 @@ class Ledger:
 
     def is_finished(self, key: str, wanted: Mapping[str, str], ocr: bool) -> bool:
         return not self.pending_models(key, wanted) and not (ocr and self.needs_ocr(key))
+
+    def inferred(self, key: str) -> bool:
+        """Whether the item's current detections were inferred (not reused from another frame)."""
+        done = self._done.get(key)
+        return bool(done and done.versions and not done.bad_input and not done.reused)
+
+    def result(self, key: str, models: Sequence[str]) -> ItemResult | None:
+        """The item's current result for `models` (in that order), read back from its lines;
+        None unless each of them has one. Its extras are those of the first model's line."""
+        lines = [self._current.get((key, model)) for model in models]
+        if not lines or None in lines:
+            return None
+        with open(self.path, "rb") as handle:
+            records = {}
+            for number in dict.fromkeys(lines):
+                handle.seek(self._offsets[number - 1])
+                records[number] = from_record(json.loads(handle.readline()))
+        first = records[lines[0]]
+        return first.with_models(tuple(records[number].model(model) for model, number in zip(models, lines)))
 
     def keys(self) -> set[str]:
         return set(self._done)
@@ -122,8 +146,12 @@ class Ledger:
         """(line number, result) of every line that is a record, streamed; others are reported."""
         if not self.path.exists():
             return
+        offset = 0
         with open(self.path, "rb") as handle:
             for number, raw in enumerate(handle, 1):
+                if report:
+                    self._offsets.append(offset)
+                offset += len(raw)
                 line = raw.strip()
                 if not line:
                     continue

@@ -96,10 +96,15 @@ class Analysis:
         self._thresholds = {name: model.metadata.thresholds for name, model in self.models.items()}
 
     def run(self, items: Iterable[Item],
-            models_for: Callable[[Item], Sequence[str]] | None = None) -> Iterator[Analysed]:
+            models_for: Callable[[Item], Sequence[str]] | None = None,
+            recorded: Callable[[str, Sequence[str]], ItemResult | None] = lambda key, models: None,
+            ) -> Iterator[Analysed]:
         """One `Analysed` per item, in completion order. `models_for(item)` names the models
         still to run on it (default: all); an item with none is handed out without inference
-        (with its pixels, for enrichers). Raises ServerUnavailable when the server is gone."""
+        (with its pixels, for enrichers). Items marked `done` (finished by an earlier run) are
+        not handed out: with `recorded(key, models)`, their recorded result, they replay their
+        video's repeat decisions, so a resumed video reuses exactly as an uninterrupted run.
+        Raises ServerUnavailable when the server is gone."""
         results = Handoff(2 * self.max_in_flight)
         partials: dict[int, _Partial] = {}
         lock = threading.Lock()
@@ -149,9 +154,13 @@ class Analysis:
                 for number, prepared in enumerate(prepared_items):
                     if stop.is_set():
                         return
-                    names = list(self.models) if models_for is None else list(models_for(prepared.item))
+                    item = prepared.item
+                    names = [] if item.done else list(self.models) if models_for is None else list(models_for(item))
                     if prepared.error or not names:
-                        results.put(self._assemble(_Partial(prepared, set())))
+                        if prepared.frame_hash is not None:  # a frame an earlier run finished
+                            current = self._replayed(prepared, recorded(item.key, list(self.models))) or current
+                        if not item.done:
+                            results.put(self._assemble(_Partial(prepared, set())))
                         continue
                     if prepared.frame_hash is not None:
                         if (current is not None and current.source == prepared.item.source and current.names == names
@@ -194,6 +203,13 @@ class Analysis:
             feeder.join(timeout=30)
             transport.close()
             self.reconnects = transport.reconnects
+
+    def _replayed(self, prepared: Prepared, result: ItemResult | None) -> _Shot | None:
+        """The shot that a finished frame started in the run that inferred it (its detections
+        are what later repeats reuse); None when it reused another frame (nothing changes)."""
+        if result is None or "reused_from" in result.extras:
+            return None
+        return _Shot(prepared.item.source, prepared.frame_hash, list(self.models), result)
 
     def _assemble(self, partial: _Partial) -> Analysed:
         prepared, item = partial.prepared, partial.prepared.item

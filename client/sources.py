@@ -42,6 +42,9 @@ class Item:
     frame_bgr: np.ndarray | None = None
     error: str | None = None
     warning: str | None = None  # e.g. a video whose frame rate made --fps fall back to --every
+    # Finished by an earlier run, and decoded again only so that its video's repeat decisions
+    # replay as in an uninterrupted run (see `items_of_file`'s `replay`): never sent or recorded.
+    done: bool = False
 
     @property
     def key(self) -> str:
@@ -257,29 +260,52 @@ def iter_items(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     is_done: Callable[[str], bool] = lambda key: False,
     on_skip: Callable[[Item], None] = lambda item: None,
+    replay: Callable[[str], bool] = lambda key: False,
 ) -> Iterator[Item]:
     """Every still and every `every`-th video frame of `inputs` (`fps` frames per second of
-    video time instead, when given), skipping finished keys.
-
-    Finished items (per `is_done`) are reported to `on_skip` instead of being yielded; a video
-    is still decoded to reach its unfinished frames.
-    """
+    video time instead, when given), skipping finished keys (see `items_of_file`)."""
     for entry in expand_inputs(inputs):
         if isinstance(entry, Item):
-            candidates: Iterable[Item] = (entry,)
-        else:
-            candidates = _items_of_file(entry, every, max_pixels, is_done, fps)
-        for item in candidates:
-            if is_done(item.key):
-                on_skip(item)
+            if is_done(entry.key):
+                on_skip(entry)
             else:
+                yield entry
+        else:
+            yield from items_of_file(entry, every=every, fps=fps, max_pixels=max_pixels, is_done=is_done,
+                                     on_skip=on_skip, replay=replay)
+
+
+def items_of_file(
+    path: Path,
+    *,
+    every: int = 10,
+    fps: float | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    is_done: Callable[[str], bool] = lambda key: False,
+    on_skip: Callable[[Item], None] = lambda item: None,
+    replay: Callable[[str], bool] = lambda key: False,
+) -> Iterator[Item]:
+    """The still, or the sampled frames, of one file that are not finished yet; bad input as one
+    error item. The one place where a file becomes items (`stream` and the Spark tasks).
+
+    Finished items (per `is_done`) go to `on_skip` instead; a video is still decoded to reach
+    its unfinished frames. A finished frame for which `replay(key)` holds (one whose detections
+    an earlier run inferred) is yielded too, decoded and marked `done`, so that the frames after
+    it make the same repeat decisions as in an uninterrupted run.
+    """
+    for item in _items_of_file(path, every, max_pixels, is_done, fps, replay):
+        if item.done or is_done(item.key):
+            on_skip(item)
+            if item.done and item.frame_bgr is not None:
                 yield item
+        else:
+            yield item
 
 
-def _items_of_file(path: Path, every: int, max_pixels: int, is_done, fps: float | None = None) -> Iterator[Item]:
+def _items_of_file(path: Path, every: int, max_pixels: int, is_done, fps: float | None, replay) -> Iterator[Item]:
     source = str(path)
-    if is_done(source):
-        yield Item(source)  # a finished still, or a video that failed as a whole
+    if is_done(item_name(source, None)):
+        yield Item(source, done=True)  # a finished still, or a video that failed as a whole
         return
     problem = _not_a_file(path)
     if problem is None and not path.exists():
@@ -298,11 +324,12 @@ def _items_of_file(path: Path, every: int, max_pixels: int, is_done, fps: float 
     if kind == "still":
         yield Item(source)
     else:
-        yield from iter_frames(path, every, max_pixels, is_done, fps)
+        yield from iter_frames(path, every, max_pixels, is_done, fps, replay)
 
 
 def iter_frames(path: Path, every: int, max_pixels: int = DEFAULT_MAX_PIXELS,
-                is_done: Callable[[str], bool] = lambda key: False, fps: float | None = None) -> Iterator[Item]:
+                is_done: Callable[[str], bool] = lambda key: False, fps: float | None = None,
+                replay: Callable[[str], bool] = lambda key: False) -> Iterator[Item]:
     """Frames 0, every, 2*every, ... of the first video stream, with their timestamps.
 
     With `fps`, the first frame at or after each tick 0, 1/fps, 2/fps, ... of video time
@@ -310,8 +337,9 @@ def iter_frames(path: Path, every: int, max_pixels: int = DEFAULT_MAX_PIXELS,
     missing or implausible (`PLAUSIBLE_FRAME_RATES`) falls back to every `every`-th frame, and
     each of its items carries a `warning` saying so.
 
-    A video that cannot be opened or has no frames is one error item; a decoding failure after
-    some frames is an error item at the frame where decoding stopped.
+    Finished frames (per `is_done`) come out marked `done`, without pixels unless `replay`
+    holds for them. A video that cannot be opened or has no frames is one error item; a
+    decoding failure after some frames is an error item at the frame where decoding stopped.
     """
     import av
 
@@ -340,8 +368,10 @@ def iter_frames(path: Path, every: int, max_pixels: int = DEFAULT_MAX_PIXELS,
                     next_tick = int(timestamp * fps + 1e-6 * fps) + 1
                 if frame.width * frame.height > max_pixels:
                     check_dimensions(frame.width, frame.height, max_pixels)
-                if is_done(item_name(source, index)):
-                    yield Item(source, index, timestamp, warning=warning)
+                key = item_name(source, index)
+                if is_done(key):
+                    pixels = frame.to_ndarray(format="bgr24") if replay(key) else None
+                    yield Item(source, index, timestamp, frame_bgr=pixels, warning=warning, done=True)
                     continue
                 yield Item(source, index, timestamp, frame_bgr=frame.to_ndarray(format="bgr24"), warning=warning)
     except MediaError as error:

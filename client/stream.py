@@ -227,9 +227,12 @@ class _Run:
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="enrich") if self.enrich else None
         waiting: deque[Future] = deque()
         try:
+            # finished frames whose detections were inferred replay their video's repeat decisions
+            replay = ledger.inferred if options.repeat_threshold is not None else (lambda key: False)
             items = iter_items(self.inputs, every=options.every, fps=options.fps, max_pixels=options.max_pixels,
-                               is_done=is_done, on_skip=on_skip)
-            for analysed in analysis.run(items, lambda item: ledger.pending_models(item.key, self.wanted)):
+                               is_done=is_done, on_skip=on_skip, replay=replay)
+            for analysed in analysis.run(items, lambda item: ledger.pending_models(item.key, self.wanted),
+                                         recorded=ledger.result):
                 if pool is None:
                     self._write(jsonl, analysed.result, progress)
                     continue

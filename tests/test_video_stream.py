@@ -71,22 +71,27 @@ def test_without_skipping_every_sampled_frame_is_inferred(geometry_server, held_
     assert saved["models"][GEOMETRY_MODEL]["triton"]["inference_count"] == 12
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 open point: frames finished by an earlier run never reach the "
-                   "skip decision, so a resumed held shot re-infers its first unfinished frame (fix: replay the "
-                   "finished frames' frame_hash/reused_from, see the video report)")
+@pytest.mark.parametrize("kept", [(0, 1, 2), (0, 1, 3, 5, 6), (6, 7)],
+                         ids=["in-the-held-shot", "out-of-order-past-a-cut", "without-the-shot-start"])
 def test_resuming_in_the_middle_of_a_held_shot_gives_the_records_of_an_uninterrupted_run(
-        geometry_server, held_then_cut, tmp_path):
+        geometry_server, held_then_cut, tmp_path, kept):
+    """A run killed with the frames `kept` recorded (completion order is not frame order), then
+    resumed: the same reuse decisions and detections, and only the missing inferred frames sent."""
     options = StreamOptions(every=1, rules=Rules(threshold=0.0), progress=False)
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     stream([str(held_then_cut)], geometry_server.grpc_url, whole, options)
     cut.mkdir()
-    kept = [line for line in (whole / "detections.jsonl").read_text().splitlines()
-            if json.loads(line)["frame_index"] in (0, 1, 2)]  # killed after frame 2 of the first shot
-    (cut / "detections.jsonl").write_text("\n".join(kept) + "\n")
+    lines = [line for line in (whole / "detections.jsonl").read_text().splitlines()
+             if json.loads(line)["frame_index"] in kept]
+    (cut / "detections.jsonl").write_text("\n".join(lines) + "\n")
     (cut / "run.json").write_text((whole / "run.json").read_text())
-    stream([str(held_then_cut)], geometry_server.grpc_url, cut, options)
+    summary = stream([str(held_then_cut)], geometry_server.grpc_url, cut, options)
+    assert summary.complete and summary.skipped_already_done == len(kept)
 
     def comparable(out):
         return {i: (r.get("reused_from"), r["models"][GEOMETRY_MODEL]["detections"])
                 for i, r in records_by_frame(out).items()}
     assert comparable(cut) == comparable(whole)
+    inferred = {0, 5, 10} - set(kept)  # the uninterrupted run's inferred frames that are missing
+    saved = json.loads((cut / "summary.json").read_text())
+    assert saved["models"][GEOMETRY_MODEL]["triton"]["inference_count"] == len(inferred)
