@@ -28,7 +28,10 @@ def add_commands(subparsers) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="files, folders (recursive), globs, or text files listing paths")
-    parser.add_argument("--server", default="127.0.0.1:8001", help="Triton gRPC HOST:PORT (default %(default)s)")
+    parser.add_argument("--server", "--servers", dest="server", action="append", metavar="HOST:PORT[,HOST:PORT...]",
+                        help="Triton gRPC endpoint(s), comma-separated or repeated: requests spread over them, "
+                             "and one that fails is left, its unanswered requests sent to the others "
+                             "(default 127.0.0.1:8001, where `creativelens serve` listens)")
     parser.add_argument("--out", required=True, help="results folder (re-use it to resume)")
     parser.add_argument("--model", action="append", metavar="NAME",
                         help="a model to run, repeatable (default: the --models file's, else every "
@@ -53,10 +56,14 @@ def add_commands(subparsers) -> None:
                         help="JSON rules (same keys as --models files: threshold, per_class, per_model, "
                              "only_inside, ocr_exclude)")
     parser.add_argument("--max-in-flight", type=int,
-                        help="requests awaiting answers (default: 16 per model on a GPU server, 2 per model on CPU)")
+                        help="requests awaiting answers per server (default: 16 per model on a GPU server, 2 on CPU)")
     parser.add_argument("--workers", type=int, help="decode threads (default min(4, cores))")
     parser.add_argument("--retry-for", type=float, default=120.0, metavar="SECONDS",
-                        help="how long to wait for a server that went away (default %(default)s)")
+                        help="how long to wait for a server that went away (the last one, with several; "
+                             "default %(default)s)")
+    parser.add_argument("--failover-after", type=float, default=15.0, metavar="SECONDS",
+                        help="with several servers: how long one that broke is waited for before its "
+                             "requests move to the others (default %(default)s)")
     parser.add_argument("--max-pixels", type=int, help="refuse larger images/frames (default 100 million)")
     parser.add_argument("--ocr", metavar="HOST:PORT",
                         help="also read each image's text with the OCR sidecar (creativelens ocr serve) at "
@@ -77,6 +84,7 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
 
 
 def run_stream(args) -> int:
+    from creativelens.client.endpoints import parse_endpoints
     from creativelens.client.rules import load_rules
     from creativelens.client.sources import DEFAULT_MAX_PIXELS
     from creativelens.client.stream import StreamOptions, stream
@@ -95,12 +103,15 @@ def run_stream(args) -> int:
         raise UserError("--models and --rules both hold rules: put the rules in the --models file")
     if args.ocr_concurrency < 1:
         raise UserError("--ocr-concurrency must be at least 1")
+    if not args.retry_for > 0 or not args.failover_after > 0:
+        raise UserError("--retry-for and --failover-after are positive numbers of seconds")
+    servers = parse_endpoints(args.server)
     rules = load_rules(args.models or args.rules, args.threshold)
     tls = tls_from_args(args)
     options = StreamOptions(
         models=tuple(args.model or ()), every=args.every, fps=args.fps, rules=rules,
         repeat_threshold=None if args.no_skip_repeats else args.repeat_threshold,
-        max_in_flight=args.max_in_flight, retry_for_s=args.retry_for,
+        max_in_flight=args.max_in_flight, retry_for_s=args.retry_for, failover_after_s=args.failover_after,
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, progress=args.progress,
         client_kwargs=triton_client_kwargs(tls),
     )
@@ -115,7 +126,7 @@ def run_stream(args) -> int:
         options.enrichers = (ocr,)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # save results, then exit 130
     try:
-        summary = stream(args.inputs, args.server, args.out, options)
+        summary = stream(args.inputs, servers, args.out, options)
     finally:
         if ocr is not None:
             ocr.close()

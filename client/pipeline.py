@@ -1,12 +1,13 @@
 """Items to results, every model of a brand: decode once, letterbox once per bucket, fan out.
 
-    analysis = Analysis("127.0.0.1:8001", fetch_served_models("127.0.0.1:8001"), AnalysisOptions())
+    analysis = Analysis(["gpu1:8001", "gpu2:8001"], fetch_from_endpoints(["gpu1:8001", "gpu2:8001"]))
     for analysed in analysis.run(iter_items(["ads/"])):
         print(analysed.result.key, [len(d) for d in analysed.result.detections()])
 
 The fan-out happens in the client: each item is decoded once, letterboxed once onto every
 canvas bucket its models need, and each model gets its own request over one gRPC stream
-(Triton batches each model's requests on its own). When every model has answered, the
+per endpoint (Triton batches each model's requests on its own; with several endpoints the
+requests spread over them, and the work of one that fails moves to the others). When every model has answered, the
 outputs become `Detections` in original pixels, thresholds and rules apply across all of
 them (a smile from one model inside a face from another), and one `ItemResult` comes out.
 `stream()` wraps this with the ledger, sinks and enrichers; the Spark adapter calls it in
@@ -28,11 +29,12 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from creativelens.client.decode import Prepared, prepared_in_background
+from creativelens.client.endpoints import DEFAULT_FAILOVER_AFTER_S, Endpoints
 from creativelens.client.handoff import Handoff
 from creativelens.client.rules import Rules
 from creativelens.client.served_models import ServedModel, default_in_flight
 from creativelens.client.sources import DEFAULT_MAX_PIXELS, Item
-from creativelens.client.transport import Answer, DetectorStream, StreamCancelled
+from creativelens.client.transport import Answer, StreamCancelled
 from creativelens.formats import from_model_outputs
 from creativelens.item_result import ItemResult, ModelResult
 
@@ -49,8 +51,9 @@ DEFAULT_REPEAT_THRESHOLD = 4
 class AnalysisOptions:
     rules: Rules = field(default_factory=Rules)
     workers: int = max(1, min(4, os.cpu_count() or 1))
-    max_in_flight: int | None = None  # None: chosen from the server (see default_in_flight)
-    retry_for_s: float = 120.0
+    max_in_flight: int | None = None  # per endpoint; None: chosen from the server (see default_in_flight)
+    retry_for_s: float = 120.0  # how long the last endpoint left may stay unreachable
+    failover_after_s: float = DEFAULT_FAILOVER_AFTER_S  # how long a broken endpoint is waited for while others serve
     stall_timeout_s: float = 600.0  # no answer for this long while requests wait: reconnect
     max_pixels: int = DEFAULT_MAX_PIXELS
     keep_images: bool = False  # hand the original pixels out with each result (for enrichers)
@@ -83,14 +86,16 @@ class _Shot:
 
 
 class Analysis:
-    def __init__(self, url: str, models: Sequence[ServedModel], options: AnalysisOptions | None = None,
+    def __init__(self, urls: str | Sequence[str], models: Sequence[ServedModel],
+                 options: AnalysisOptions | None = None,
                  on_retry: Callable[[str], None] = lambda message: None) -> None:
-        self.url = url
+        self.urls = (urls,) if isinstance(urls, str) else tuple(dict.fromkeys(urls))
         self.models = {model.name: model for model in models}
         self.options = options or AnalysisOptions()
-        self.max_in_flight = self.options.max_in_flight or default_in_flight(models)
+        self.max_in_flight = self.options.max_in_flight or default_in_flight(models)  # per endpoint
         self.on_retry = on_retry
         self.reconnects = 0
+        self.failovers = 0  # endpoints left during the last run
         self.latencies: dict[str, array] = {name: array("d") for name in self.models}
         self.in_flight = 0
         self._thresholds = {name: model.metadata.thresholds for name, model in self.models.items()}
@@ -105,7 +110,8 @@ class Analysis:
         not handed out: with `recorded(key, models)`, their recorded result, they replay their
         video's repeat decisions, so a resumed video reuses exactly as an uninterrupted run.
         Raises ServerUnavailable when the server is gone."""
-        results = Handoff(2 * self.max_in_flight)
+        in_flight = self.max_in_flight * len(self.urls)
+        results = Handoff(2 * in_flight)
         partials: dict[int, _Partial] = {}
         lock = threading.Lock()
         stop = results.closed
@@ -138,16 +144,16 @@ class Analysis:
                     unfinished[0] -= 1
                     handed_out.notify_all()
 
-        transport = DetectorStream(self.url, list(self.models), on_answer, max_in_flight=self.max_in_flight,
-                                   retry_for_s=self.options.retry_for_s,
-                                   stall_timeout_s=self.options.stall_timeout_s, on_retry=self.on_retry,
-                                   client_kwargs=self.options.client_kwargs)
+        transport = Endpoints(self.urls, list(self.models), on_answer, max_in_flight=self.max_in_flight,
+                              retry_for_s=self.options.retry_for_s, failover_after_s=self.options.failover_after_s,
+                              stall_timeout_s=self.options.stall_timeout_s, on_retry=self.on_retry,
+                              client_kwargs=self.options.client_kwargs)
 
         def feed() -> None:
             try:
                 canvas_sets = sorted({model.metadata.canvases for model in self.models.values()})
                 prepared_items = prepared_in_background(
-                    items, canvas_sets, workers=self.options.workers, lookahead=2 * self.max_in_flight,
+                    items, canvas_sets, workers=self.options.workers, lookahead=2 * in_flight,
                     max_pixels=self.options.max_pixels, keep_image=self.options.keep_images,
                     hash_frames=threshold is not None)
                 current: _Shot | None = None
@@ -202,7 +208,7 @@ class Analysis:
             transport.cancel()
             feeder.join(timeout=30)
             transport.close()
-            self.reconnects = transport.reconnects
+            self.reconnects, self.failovers = transport.reconnects, transport.failovers
 
     def _replayed(self, prepared: Prepared, result: ItemResult | None) -> _Shot | None:
         """The shot that a finished frame started in the run that inferred it (its detections

@@ -70,6 +70,32 @@ def fetch_served_models(url: str, names: Sequence[str] | None = None, *, client_
     return served
 
 
+def fetch_from_endpoints(urls: Sequence[str], names: Sequence[str] | None = None, *,
+                         client_kwargs: dict | None = None, log=lambda message: None) -> list[ServedModel]:
+    """`fetch_served_models` over several endpoints: every one that answers must serve the same
+    versions (UserError otherwise); one that does not answer is logged and left to the run."""
+    found: dict[str, tuple[str, ServedModel]] = {}
+    order: list[str] = list(dict.fromkeys(names or ()))
+    problems = []
+    for url in urls:
+        try:
+            models = fetch_served_models(url, order or None, client_kwargs=client_kwargs)
+        except UserError as error:
+            problems.append(str(error))
+            continue
+        for model in models:
+            known_url, known = found.setdefault(model.name, (url, model))
+            if known.version != model.version:
+                raise UserError(f"model {model.name!r} is version {known.version} on {known_url} but "
+                                f"{model.version} on {url}: serve one version everywhere")
+        order = order or [model.name for model in models]
+    if not found:
+        raise UserError("; ".join(problems))
+    for problem in problems:
+        log(f"warning: {problem}")
+    return [found[name][1] for name in order]
+
+
 def default_in_flight(models: Sequence[ServedModel]) -> int:
     """Requests to keep in flight when the user does not say: a GPU server is kept busy with
     enough for each model's batcher; a CPU server with two, whatever the models (they share

@@ -1,6 +1,7 @@
 """The labelling run: inputs → every model of the brand → enrichers → sinks, incremental.
 
     summary = stream(["ads/", "spots/*.mp4"], "127.0.0.1:8001", "results/")
+    summary = stream(["ads/"], ["gpu1:8001", "gpu2:8001"], "results/")   # requests spread over both
 
 The analysis itself (decode once, fan out to every model, rules across models) is
 `pipeline.Analysis`; this module adds what makes it a resumable run over a results folder:
@@ -23,11 +24,12 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from creativelens.client.endpoints import DEFAULT_FAILOVER_AFTER_S
 from creativelens.client.ledger import Ledger, lock_results
 from creativelens.client.pipeline import DEFAULT_REPEAT_THRESHOLD, Analysed, Analysis, AnalysisOptions
 from creativelens.client.rules import Rules
 from creativelens.client.run_settings import check_and_record
-from creativelens.client.served_models import ServedModel, fetch_served_models
+from creativelens.client.served_models import ServedModel, fetch_from_endpoints
 from creativelens.client.sinks import CSV_DIR, PARQUET_FILE, SUMMARY_FILE, JsonlSink, derived_sinks, \
     write_derived_outputs, write_json_atomic
 from creativelens.client.sources import DEFAULT_MAX_PIXELS, iter_items
@@ -55,6 +57,7 @@ class StreamOptions:
     workers: int = max(1, min(4, os.cpu_count() or 1))
     max_in_flight: int | None = None  # None: from the server (16 per model on GPU, 2 on CPU)
     retry_for_s: float = 120.0
+    failover_after_s: float = DEFAULT_FAILOVER_AFTER_S  # several servers: one broken this long is left
     stall_timeout_s: float = 600.0  # no answer for this long while requests wait: reconnect
     max_pixels: int = DEFAULT_MAX_PIXELS
     csv_chunk_size: int = 200
@@ -105,6 +108,7 @@ class Summary:
     items_per_s: float = 0.0
     inferences_per_s: float = 0.0
     reconnects: int = 0
+    failovers: int = 0  # servers left during the run (their unanswered requests went to the others)
     settings: dict = field(default_factory=dict)  # as recorded in run.json: every record's
     outputs: dict = field(default_factory=dict)
 
@@ -144,15 +148,18 @@ class Summary:
         return lines
 
 
-def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
+def stream(inputs: Iterable[str], servers: str | Sequence[str], out_dir: str | Path,
            options: StreamOptions | None = None) -> Summary:
-    """Analyse every still and every Nth frame of `inputs` with every model; resumable and
-    incremental in `out_dir`.
+    """Analyse every still and every Nth frame of `inputs` with every model on the Triton
+    server(s) `servers` (HOST:PORT, or several: requests spread over them, one that fails for
+    `failover_after_s` is left and its work moves to the others); resumable and incremental in
+    `out_dir`.
 
     Returns the summary (also in `<out_dir>/summary.json`). The run is cut short, with every
-    finished result kept, when the server is gone for longer than `retry_for_s`
+    finished result kept, when every server is gone for longer than `retry_for_s`
     (`summary.failure` says so) or on KeyboardInterrupt (re-raised after saving).
     """
+    servers = (servers,) if isinstance(servers, str) else tuple(dict.fromkeys(servers))
     options = options or StreamOptions()
     out_dir = Path(out_dir)
     try:
@@ -161,14 +168,14 @@ def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
         raise OutputNotWritable(f"cannot create the results folder {out_dir}: {error.strerror}") from None
     lock = lock_results(out_dir)
     try:
-        wait_for_server(server_url, options.retry_for_s, options.log, options.client_kwargs)
-        models = fetch_served_models(server_url, list(options.models) or list(options.rules.models) or None,
-                                     client_kwargs=options.client_kwargs)
+        wait_for_server(servers, options.retry_for_s, options.log, options.client_kwargs)
+        models = fetch_from_endpoints(servers, list(options.models) or list(options.rules.models) or None,
+                                      client_kwargs=options.client_kwargs, log=options.log)
         random = [model.name for model in models if model.metadata.random_weights]
         if random:
             options.log(RANDOM_WEIGHTS_BANNER.format(models=", ".join(random)))
         try:
-            run = _Run(inputs, server_url, out_dir, options, models)
+            run = _Run(inputs, servers, out_dir, options, models)
         except PermissionError as error:
             raise OutputNotWritable(f"cannot write to the results folder {out_dir}: {error.strerror}") from None
         return run.run()
@@ -177,14 +184,14 @@ def stream(inputs: Iterable[str], server_url: str, out_dir: str | Path,
 
 
 class _Run:
-    def __init__(self, inputs, server_url: str, out_dir: Path, options: StreamOptions,
+    def __init__(self, inputs, servers: tuple[str, ...], out_dir: Path, options: StreamOptions,
                  models: list[ServedModel]) -> None:
-        self.inputs, self.server_url, self.out_dir, self.options, self.models = inputs, server_url, out_dir, options, models
+        self.inputs, self.servers, self.out_dir, self.options, self.models = inputs, servers, out_dir, options, models
         self.ledger = Ledger(out_dir)
         self.wanted = {model.name: model.version for model in models}
         settings = check_and_record(out_dir, options.sampling(), options.rules.to_dict(), {
             model.name: {"version": model.version, "thresholds": model.metadata.thresholds} for model in models})
-        self.summary = Summary(server=server_url, random_weights=any(m.metadata.random_weights for m in models),
+        self.summary = Summary(server=",".join(servers), random_weights=any(m.metadata.random_weights for m in models),
                                settings=settings, ledger_lines_skipped=self.ledger.bad_lines[:MAX_ERROR_EXAMPLES])
         for model in models:
             self.summary.models[model.name] = ModelSummary(model.version, model.metadata.random_weights)
@@ -202,9 +209,10 @@ class _Run:
         if ledger.records:
             options.log(f"resuming: {ledger.records} results already in {ledger.path}")
         progress = _progress_bar(options.progress)
-        analysis = Analysis(self.server_url, self.models, AnalysisOptions(
+        analysis = Analysis(self.servers, self.models, AnalysisOptions(
             rules=options.rules, workers=options.workers, max_in_flight=options.max_in_flight,
-            retry_for_s=options.retry_for_s, stall_timeout_s=options.stall_timeout_s,
+            retry_for_s=options.retry_for_s, failover_after_s=options.failover_after_s,
+            stall_timeout_s=options.stall_timeout_s,
             max_pixels=options.max_pixels, keep_images=self.enrich, client_kwargs=options.client_kwargs,
             repeat_threshold=options.repeat_threshold),
             on_retry=progress.write if progress is not None else options.log)
@@ -220,7 +228,7 @@ class _Run:
         def on_skip(item) -> None:
             skipped[0] += 1
 
-        counters_before = _triton_counters(self.server_url, self.wanted, options.client_kwargs)
+        counters_before = _triton_counters(self.servers, self.wanted, options.client_kwargs)
         started = self.started = time.monotonic()
         interrupted: BaseException | None = None
         concurrency = max([getattr(e, "concurrency", 1) for e in options.enrichers] or [1])
@@ -311,16 +319,17 @@ class _Run:
         summary = self.summary
         summary.skipped_already_done = skipped
         summary.reconnects = analysis.reconnects
+        summary.failovers = analysis.failovers
         if summary.wall_s:
             summary.items_per_s = round(summary.items_done / summary.wall_s, 3)
             summary.inferences_per_s = round(summary.inferences / summary.wall_s, 3)
         for name, counts in summary.models.items():
             counts.latency_ms = _latency_percentiles(analysis.latencies[name])
         if healthy:
-            after = _triton_counters(self.server_url, self.wanted, self.options.client_kwargs)
+            after = _triton_counters(self.servers, self.wanted, self.options.client_kwargs)
             for name, counts in summary.models.items():
                 counts.triton = _batch_statistics(counters_before.get(name, {}), after.get(name, {}),
-                                                  reconnected=analysis.reconnects > 0)
+                                                  reconnected=analysis.reconnects > 0 or analysis.failovers > 0)
         summary.records_total = write_derived_outputs(Ledger(self.out_dir),
                                                       derived_sinks(self.out_dir, self.options.csv_chunk_size))
         write_json_atomic(self.out_dir / SUMMARY_FILE, summary.to_dict())
@@ -340,24 +349,28 @@ def _progress_bar(enabled: bool | None):
     return tqdm(unit="item", desc="streaming", file=sys.stderr, ncols=size.columns, nrows=size.lines)
 
 
-def _triton_counters(url: str, models: Iterable[str], client_kwargs: dict) -> dict[str, dict]:
+def _triton_counters(urls: Sequence[str], models: Iterable[str], client_kwargs: dict) -> dict[str, dict]:
+    """Triton's inference and execution counts of each model, summed over the servers that answer."""
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
 
     from creativelens.serve.tritonserver import read_model_statistics
 
-    client = grpcclient.InferenceServerClient(url, **client_kwargs)
-    counters = {}
-    try:
-        for model in models:
-            try:
-                stats = read_model_statistics(client, model).get(model)
-            except InferenceServerException:
-                continue
-            if stats:
-                counters[model] = {"inference_count": stats.inference_count, "execution_count": stats.execution_count}
-    finally:
-        client.close()
+    counters: dict[str, dict] = {}
+    for url in urls:
+        client = grpcclient.InferenceServerClient(url, **client_kwargs)
+        try:
+            for model in models:
+                try:
+                    stats = read_model_statistics(client, model).get(model)
+                except InferenceServerException:
+                    continue
+                if stats:
+                    counts = counters.setdefault(model, {"inference_count": 0, "execution_count": 0})
+                    counts["inference_count"] += stats.inference_count
+                    counts["execution_count"] += stats.execution_count
+        finally:
+            client.close()
     return counters
 
 
@@ -371,11 +384,13 @@ def _latency_percentiles(latencies) -> dict:
 
 def _batch_statistics(before: dict, after: dict, reconnected: bool) -> dict:
     """Triton's counters during this run. After a reconnect the server may have restarted (its
-    counters from zero) so the difference means nothing: then the counters since its start."""
+    counters from zero), after a failover one is missing, so the difference means nothing:
+    then the counters since each server's start."""
     if not after:
         return {}
     if reconnected:
-        counts = dict(after, counted="since the server's start (the stream reconnected during the run)")
+        counts = dict(after, counted="since the server's start (a stream reconnected, or a server was "
+                                   "left, during the run)")
     else:
         counts = {key: after[key] - before.get(key, 0) for key in after}
         counts["counted"] = "during this run"

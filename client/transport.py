@@ -61,27 +61,32 @@ class _Pending:
     attempts: int = 0
 
 
-def wait_for_server(url: str, timeout_s: float, log: Callable[[str], None], client_kwargs: dict | None = None) -> None:
-    """Return once the server at `url` is ready (it may still be starting); UserError after
-    `timeout_s`."""
+def wait_for_server(urls: str | Sequence[str], timeout_s: float, log: Callable[[str], None],
+                    client_kwargs: dict | None = None) -> None:
+    """Return once a server at one of `urls` is ready (it may still be starting); UserError
+    after `timeout_s`."""
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
 
+    urls = [urls] if isinstance(urls, str) else list(urls)
     started, delay = time.monotonic(), 0.5
     while True:
-        client = grpcclient.InferenceServerClient(url, **(client_kwargs or {}))
-        try:
-            if client.is_server_ready(client_timeout=PROBE_TIMEOUT_S):
-                return
-            problem = "not ready"
-        except InferenceServerException as error:
-            problem = error.message()
-        finally:
-            client.close()
+        problems = []
+        for url in urls:
+            client = grpcclient.InferenceServerClient(url, **(client_kwargs or {}))
+            try:
+                if client.is_server_ready(client_timeout=PROBE_TIMEOUT_S):
+                    return
+                problems.append(f"{url}: not ready" if len(urls) > 1 else "not ready")
+            except InferenceServerException as error:
+                problems.append(f"{url}: {error.message()}" if len(urls) > 1 else error.message())
+            finally:
+                client.close()
+        where = ", ".join(urls)
         if time.monotonic() - started + delay > timeout_s:
-            raise UserError(f"no Triton server ready at {url} after {timeout_s:.0f} s ({problem})")
+            raise UserError(f"no Triton server ready at {where} after {timeout_s:.0f} s ({'; '.join(problems)})")
         if delay == 0.5:
-            log(f"waiting for a Triton server at {url} (up to {timeout_s:.0f} s)")
+            log(f"waiting for a Triton server at {where} (up to {timeout_s:.0f} s)")
         time.sleep(delay)
         delay = min(delay * 2, 8.0)
 
