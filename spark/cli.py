@@ -25,12 +25,21 @@ def add_arguments(parser: argparse.ArgumentParser, *, master_default: str | None
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="files, folders, globs, text lists of paths, .csv/.parquet tables with a "
                              "'path' column; local paths or any URI Spark reads (hdfs://, s3a://, ...)")
-    parser.add_argument("--servers", required=True, metavar="HOST:PORT[,HOST:PORT...]",
-                        help="Triton gRPC endpoints; every task spreads its requests over them")
+    parser.add_argument("--servers", "--server", dest="servers", action="append", required=True,
+                        metavar="HOST:PORT[,HOST:PORT...]",
+                        help="Triton gRPC endpoints, comma-separated or repeated; every task spreads its "
+                             "requests over them")
     parser.add_argument("--out", required=True, help="results folder or URI (re-use it to resume)")
     parser.add_argument("--model", action="append", metavar="NAME",
                         help="model to run, repeatable (default: every ready detector on the servers)")
     parser.add_argument("--every", type=int, default=10, help="every Nth video frame (default %(default)s)")
+    parser.add_argument("--fps", type=float, metavar="F",
+                        help="instead of --every: F frames per second of video time, as `creativelens stream`")
+    parser.add_argument("--repeat-threshold", type=int, default=4, metavar="BITS",
+                        help="a video frame within BITS (of 64) of the last inferred frame's pHash reuses "
+                             "its detections, as `creativelens stream` (default %(default)s)")
+    parser.add_argument("--no-skip-repeats", action="store_true",
+                        help="infer every sampled video frame, however similar to the last")
     parser.add_argument("--threshold", type=float, help="score threshold (default 0.85, or the rules file's)")
     parser.add_argument("--rules", metavar="FILE", help="JSON rules file, as `creativelens stream --rules`")
     parser.add_argument("--csv", action="store_true",
@@ -55,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, master_default: str | None
 
 
 def options_from(args):
+    from creativelens.client.endpoints import parse_endpoints
     from creativelens.client.rules import load_rules
     from creativelens.client.sources import DEFAULT_MAX_PIXELS
     from creativelens.errors import UserError
@@ -64,11 +74,15 @@ def options_from(args):
     for name in ("every", "creatives_per_task", "commit_every", "max_in_flight"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    servers = [server.strip() for server in args.servers.split(",") if server.strip()]
-    if not servers:
-        raise UserError("--servers names no HOST:PORT")
+    if args.fps is not None and not args.fps > 0:
+        raise UserError("--fps must be a positive number of frames per second")
+    if not 0 <= args.repeat_threshold <= 64:
+        raise UserError("--repeat-threshold is a number of bits, 0 to 64")
+    if not args.failover_after > 0:
+        raise UserError("--failover-after must be a positive number of seconds")
     return SparkJobOptions(
-        servers=tuple(servers), models=tuple(args.model or ()), every=args.every,
+        servers=parse_endpoints(args.servers, "--servers"), models=tuple(args.model or ()), every=args.every,
+        fps=args.fps, repeat_threshold=None if args.no_skip_repeats else args.repeat_threshold,
         rules=load_rules(args.rules, args.threshold), csv=args.csv, master=args.master,
         creatives_per_task=args.creatives_per_task, commit_every=args.commit_every,
         max_in_flight=args.max_in_flight, failover_after_s=args.failover_after,

@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from creativelens.client.endpoints import DEFAULT_FAILOVER_AFTER_S
+from creativelens.client.pipeline import DEFAULT_REPEAT_THRESHOLD
 from creativelens.client.rules import Rules
 from creativelens.client.sources import DEFAULT_MAX_PIXELS
-from creativelens.errors import UserError
 
 RANDOM_WEIGHTS_BANNER = ("!!! A served model has RANDOM WEIGHTS: its detections are meaningless "
                          "(plumbing and speed only) !!!")
@@ -26,13 +27,15 @@ class SparkJobOptions:
     servers: tuple[str, ...] = ("127.0.0.1:8001",)
     models: tuple[str, ...] = ()  # empty: every ready detector on the first server that answers
     every: int = 10
+    fps: float | None = None  # instead of every: frames per second of video time
+    repeat_threshold: int | None = DEFAULT_REPEAT_THRESHOLD  # near-duplicate frames reuse; None: off
     rules: Rules = field(default_factory=Rules)
     csv: bool = False
     master: str | None = "local[2]"  # None: the master spark-submit (or an active session) set
     creatives_per_task: int = 20
     commit_every: int = 2000
     max_in_flight: int = 4
-    failover_after_s: float = 15.0
+    failover_after_s: float = DEFAULT_FAILOVER_AFTER_S
     max_pixels: int = DEFAULT_MAX_PIXELS
     client_kwargs: dict = field(default_factory=dict)  # tritonclient TLS keywords (creativelens.tls)
     log: Callable[[str], None] = field(default=lambda message: print(message, file=sys.stderr))
@@ -68,36 +71,11 @@ class JobSummary:
         ]
 
 
-def served_models(servers: Iterable[str], names: tuple[str, ...], log, client_kwargs: dict | None = None) -> list:
-    """The run's models (name, metadata) as the servers report them; every reachable server
-    must serve the same versions. Unreachable servers are left to the tasks (they may start)."""
-    from creativelens.client.served_models import fetch_served_models
-
-    found, problems = {}, []
-    for url in servers:
-        try:
-            models = fetch_served_models(url, names or None, client_kwargs=client_kwargs)
-        except UserError as error:
-            problems.append(str(error))
-            continue
-        for model in models:
-            known = found.setdefault(model.name, (url, model.metadata))
-            if known[1].version != model.metadata.version:
-                raise UserError(f"model {model.name!r} is version {known[1].version} on {known[0]} but "
-                                f"{model.metadata.version} on {url}: serve one version everywhere")
-        if not names:
-            names = tuple(model.name for model in models)
-    if not found:
-        raise UserError(f"no server answered: {'; '.join(problems)}")
-    for problem in problems:
-        log(f"warning: {problem}")
-    return [(name, found[name][1]) for name in names]
-
-
 def run_spark_job(inputs: Iterable[str], out: str, options: SparkJobOptions | None = None, *,
                   partition_function=None, spark=None) -> JobSummary:
     """Analyse every creative of `inputs` into `out` (resumable). `partition_function` replaces
     `partition.analyse_creatives` (tests inject faults through it); `spark` an existing session."""
+    from creativelens.client.served_models import fetch_from_endpoints
     from creativelens.spark import output
     from creativelens.spark.creatives import creatives_frame, list_inputs
     from creativelens.spark.java import require_java
@@ -106,13 +84,16 @@ def run_spark_job(inputs: Iterable[str], out: str, options: SparkJobOptions | No
 
     options = options or SparkJobOptions()
     require_java()
-    models = served_models(options.servers, options.models, options.log, options.client_kwargs)
-    summary = JobSummary(out=out, models={name: meta.version for name, meta in models},
-                         random_weights=any(meta.random_weights for _, meta in models), servers=options.servers)
+    models = fetch_from_endpoints(options.servers, options.models, client_kwargs=options.client_kwargs,
+                                  log=options.log)
+    summary = JobSummary(out=out, models={model.name: model.version for model in models},
+                         random_weights=any(model.metadata.random_weights for model in models),
+                         servers=options.servers)
     if summary.random_weights:
         options.log(RANDOM_WEIGHTS_BANNER)
     plan = TaskPlan(servers=tuple(options.servers), models=tuple(models), rules=options.rules,
-                    every=options.every, max_pixels=options.max_pixels, max_in_flight=options.max_in_flight,
+                    every=options.every, fps=options.fps, repeat_threshold=options.repeat_threshold,
+                    max_pixels=options.max_pixels, max_in_flight=options.max_in_flight,
                     failover_after_s=options.failover_after_s, seed_csv=options.csv,
                     client_kwargs=dict(options.client_kwargs))
     spark = spark or spark_session(options.master)
