@@ -20,10 +20,11 @@ from creativelens.ocr_service.evaluate import CONFIGURATIONS, run_evaluation, sc
 from creativelens.ocr_service.options import RecognitionOptions
 from creativelens.ocr_service.results import Word
 
-# Set from the measured default (benchmarks/results/ocr_eval_amd-epyc-2c.md) with a margin for
-# a handful of images: the whole set reads clearly better than this.
-DEFAULT_ENGINE_RECALL_FLOOR = 0.80
-DEFAULT_ENGINE_PRECISION_FLOOR = 0.80
+# Set from the measured default (benchmarks/results/ocr_eval_amd-epyc-2c.md: recall 0.89,
+# precision 0.93 on the 100 images); these eight (two rendered ads, one hard creative of every
+# challenge) read 0.94 / 0.88, so the floors are the issue's 0.85 target with a few words' margin.
+DEFAULT_ENGINE_RECALL_FLOOR = 0.90
+DEFAULT_ENGINE_PRECISION_FLOOR = 0.85
 
 
 def test_tokens_lower_case_and_split_on_punctuation():
@@ -57,7 +58,7 @@ def test_hard_creatives_cover_every_challenge_with_boxed_truth_inside_the_image(
 
 def test_default_engine_reads_eval_images_above_the_measured_floor():
     engine = engine_factory(DEFAULT_ENGINE)()
-    images = [render_ad(0), render_ad(1)] + [render_hard_ad(index) for index in (0, 1, 2, 5)]
+    images = [render_ad(0), render_ad(1)] + [render_hard_ad(index) for index in range(len(CHALLENGES))]
     totals = np.zeros(4, int)
     for image in images:
         pixels = np.asarray(Image.open(io.BytesIO(image.image)).convert("RGB"))
