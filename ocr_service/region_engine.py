@@ -4,10 +4,11 @@ A line crop is scaled to `LINE_HEIGHT_PX` and read as one line (`--psm 7`) in im
 boxes. What a crop needs before Tesseract differs: dark on light or light on dark, a flat band
 or a busy photo behind the letters, letters drawn with an outline of another colour. So each
 crop is read first Otsu-binarised with the text made dark on light (polarity from the majority
-of pixels); when that reading is not confident, the crop is read again once per colour the crop
-holds (k-means over its pixels), that colour's pixels made the dark text on white, and the
-reading Tesseract is most confident about wins (`reading_score`). Exclusion and timings as in
-`TesseractEngine`.
+of pixels); when that reading is not confident, the crop is read again with a local threshold
+(light that changes along the line) and once per colour the crop holds (k-means over its
+pixels; that colour's pixels made the dark text on white, which is how an outlined letter's
+fill becomes text), and the reading Tesseract is most confident about wins (`reading_score`).
+Exclusion and timings as in `TesseractEngine`.
 """
 
 from __future__ import annotations
