@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,12 +139,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+PUBLISHED_ADDRESS_VARIABLE = "CREATIVELENS_PUBLISH_ADDRESS"  # set by docker-compose.yml: where the port really goes
+
+
 def warn_if_exposed(host: str, tls: TlsOptions | None, what: str) -> bool:
-    """Print a loud warning when `what` listens beyond loopback without TLS; True if it did."""
-    if tls is not None or is_loopback(host):
+    """Print a loud warning when `what` is reachable beyond loopback without TLS; True if it did.
+
+    Inside a container a server must listen on 0.0.0.0; what decides its exposure there is the
+    address compose publishes the port on, which compose passes in CREATIVELENS_PUBLISH_ADDRESS."""
+    published = os.environ.get(PUBLISHED_ADDRESS_VARIABLE)
+    if tls is not None or is_loopback(published if published is not None else host):
         return False
     bar = "!" * 78
-    print(f"{bar}\nWARNING: {what} listens on {host} WITHOUT TLS: anyone who can reach this host can\n"
-          f"read and send its traffic in plain text. Pass --tls-cert/--tls-key (see docs/deploy.md)\n"
-          f"or bind 127.0.0.1.\n{bar}", file=sys.stderr, flush=True)
+    where = (f"is published by docker compose on {published} (PUBLISH_ADDRESS)" if published is not None
+             else f"listens on {host}")
+    fix = ("set PUBLISH_ADDRESS=127.0.0.1 or turn on docker-compose.tls.yml" if published is not None
+           else "Pass --tls-cert/--tls-key (see docs/deploy.md)\nor bind 127.0.0.1")
+    print(f"{bar}\nWARNING: {what} {where} WITHOUT TLS: anyone who can reach this host can\n"
+          f"read and send its traffic in plain text. {fix}.\n{bar}", file=sys.stderr, flush=True)
     return True
