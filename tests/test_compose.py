@@ -1,10 +1,11 @@
-"""docker-compose.yml: valid compose, and every path, image, command and port agrees with the code.
+"""docker-compose.yml (+ docker-compose.tls.yml, + profile cpu): valid compose, and every path,
+image, command, port and health check agrees with the code.
 
-There is no Docker engine here. Debian's docker-compose 1.29 validates the file against the
-compose specification and resolves it with the values of .env.example; the tests then check the
-resolved services against the repository, the `creativelens` command line, the Triton configs,
-and run the OCR service's own command and health probe for real (outside a container, with only
-the packages its image installs importable).
+There is no Docker engine here. Debian's docker-compose 1.29 validates the files against the
+compose specification and resolves them with the values of .env.example; the tests then check the
+resolved services against the repository, the `creativelens` command line, the Triton configs and
+creativelens.tls, and run the OCR service's own command and health probe for real, plaintext and
+TLS (outside a container, with only the packages its image installs importable).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import socket
 import subprocess
 import sys
 import time
+import threading
 import tomllib
 from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,10 +35,15 @@ from creativelens.export import triton_config
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+TLS_FILE = ROOT / "docker-compose.tls.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 OCR_DOCKERFILE = ROOT / "ocr_service" / "Dockerfile"
 TRITON_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
 GPU_SERVICES = ("triton", "export")
+CPU_SERVICES = ("triton-cpu", "client-cpu", "export-cpu")
+TLS_SERVICES = ("triton", "triton-cpu", "ocr", "client", "client-cpu")  # every gRPC server and client
+CERTS = "/certs"  # where docker-compose.tls.yml mounts TLS_CERT_DIR
+COMPOSE_SETTINGS = {"COMPOSE_FILE"}  # read by compose itself from .env, not interpolated
 
 
 def env_example() -> dict[str, str]:
@@ -47,21 +55,34 @@ def env_example() -> dict[str, str]:
     return values
 
 
-def resolved_compose(env_file: Path | str) -> dict:
-    """The compose file as docker-compose validates and resolves it with `env_file`."""
+def run_compose(env_file: Path | str, files=(COMPOSE_FILE,), profiles=(), *arguments: str) -> str:
+    """`docker-compose [--file F]... [--profile P]... config ARGS` with `env_file`; its stdout.
+
+    `files=None` names no file: compose then reads COMPOSE_FILE from the env file, as from .env."""
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.skip("docker-compose is not installed (scripts/setup.sh installs Debian's)")
+    command = [binary, "--env-file", str(env_file)]
+    for file in files or ():
+        command += ["--file", str(file)]
+    for profile in profiles:
+        command += ["--profile", profile]
     result = subprocess.run(
-        [binary, "--env-file", str(env_file), "--file", str(COMPOSE_FILE), "config"],
+        [*command, "config", *arguments],
         cwd=ROOT,
         env={"PATH": os.environ["PATH"]},  # no stray MODEL=... from the caller's shell
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0, f"docker-compose rejects {COMPOSE_FILE.name}:\n{result.stderr}"
-    return yaml.safe_load(result.stdout)
+    names = ", ".join(Path(f).name for f in files or ()) or "COMPOSE_FILE"
+    assert result.returncode == 0, f"docker-compose rejects {names}:\n{result.stderr}"
+    return result.stdout
+
+
+def resolved_compose(env_file: Path | str, files=(COMPOSE_FILE,), profiles=()) -> dict:
+    """The compose files as docker-compose validates and resolves them with `env_file`."""
+    return yaml.safe_load(run_compose(env_file, files, profiles))
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +90,30 @@ def compose() -> dict:
     return resolved_compose(ENV_EXAMPLE)
 
 
-def test_env_example_states_the_defaults_the_compose_file_falls_back_to(compose, tmp_path):
+@pytest.fixture(scope="module")
+def cpu_compose() -> dict:
+    return resolved_compose(ENV_EXAMPLE, profiles=("cpu",))
+
+
+@pytest.fixture(scope="module")
+def tls_compose() -> dict:
+    return resolved_compose(ENV_EXAMPLE, files=(COMPOSE_FILE, TLS_FILE), profiles=("cpu",))
+
+
+def env_file_with(tmp_path: Path, **values: str) -> Path:
+    """.env.example with `values` replaced (or added)."""
+    lines = [line for line in ENV_EXAMPLE.read_text().splitlines()
+             if line.partition("=")[0].strip() not in values]
+    path = tmp_path / "changed.env"
+    path.write_text("\n".join([*lines, *(f"{key}={value}" for key, value in values.items())]) + "\n")
+    return path
+
+
+def test_env_example_states_the_defaults_the_compose_file_falls_back_to(compose, tls_compose, tmp_path):
     empty = tmp_path / "empty.env"
     empty.write_text("")
     assert resolved_compose(empty) == compose
+    assert resolved_compose(empty, files=(COMPOSE_FILE, TLS_FILE), profiles=("cpu",)) == tls_compose
 
 
 def command(service: dict) -> list[str]:
@@ -108,19 +149,31 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_services_are_the_ones_ops_run(compose):
-    assert set(compose["services"]) == {"triton", "ocr", "client", "export"}
+def test_services_are_the_ones_ops_run(compose, cpu_compose):
+    assert set(compose["services"]) >= {"triton", "ocr", "client", "export"}
+    assert set(cpu_compose["services"]) == {"triton", "ocr", "client", "export", *CPU_SERVICES}
     assert compose["services"]["export"]["profiles"] == ["export"]  # runs only when asked for
+    for name in CPU_SERVICES:
+        assert cpu_compose["services"][name]["profiles"] == ["cpu"]
+    # what `docker compose up` starts without --profile (services with no profile): the GPU stack
+    # (docker-compose 1.29's `config` lists profiled services too, so this reads the file)
+    default = {name for name, service in cpu_compose["services"].items() if not service.get("profiles")}
+    assert default == {"triton", "ocr", "client"}
 
 
 def test_every_variable_is_documented_in_env_example():
-    used = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text()))
-    assert used == set(env_example()), "docker-compose.yml and .env.example disagree on variables"
+    used = set()
+    for file in (COMPOSE_FILE, TLS_FILE):
+        used |= set(re.findall(r"\$\{(\w+)", file.read_text()))
+    assert used == set(env_example()) - COMPOSE_SETTINGS, "the compose files and .env.example disagree on variables"
+    # TLS is off unless asked for, and the line that turns it on names the override that exists
+    assert env_example()["COMPOSE_FILE"] == COMPOSE_FILE.name
+    assert f"COMPOSE_FILE={COMPOSE_FILE.name}:{TLS_FILE.name}" in ENV_EXAMPLE.read_text()
 
 
-def test_build_contexts_and_dockerfiles_exist(compose):
-    built = {name: service["build"] for name, service in compose["services"].items() if "build" in service}
-    assert set(built) == {"ocr", "client", "export"}
+def test_build_contexts_and_dockerfiles_exist(cpu_compose):
+    built = {name: service["build"] for name, service in cpu_compose["services"].items() if "build" in service}
+    assert set(built) == {"ocr", "client", "export", *CPU_SERVICES}
     for name, build in built.items():
         context = Path(build["context"])
         assert context.resolve() == ROOT, f"{name} must build from the repository root"
@@ -151,7 +204,9 @@ def test_ocr_image_has_tesseract_and_its_models():
     assert "creativelens.ocr_service.build_protos" in dockerfile  # the gRPC code is generated
 
 
-def test_bind_mounts_are_repository_paths_or_documented_variables(compose):
+@pytest.mark.parametrize("variant", ["compose", "tls_compose"])
+def test_bind_mounts_are_repository_paths_or_documented_variables(variant, request):
+    compose = request.getfixturevalue(variant)
     documented = {value for value in env_example().values() if value.startswith("./")}
     for name, service in compose["services"].items():
         for volume in service.get("volumes", []):
@@ -186,17 +241,43 @@ def test_triton_serves_the_repository_read_only_with_the_gpu_configs(compose):
         assert name in ENV_EXAMPLE.read_text()
 
 
-def test_triton_publishes_its_ports_and_checks_readiness(compose):
-    triton = compose["services"]["triton"]
+def published(service: dict) -> dict[int, str]:
+    """container port -> the host address it is published on."""
+    addresses = {}
+    for entry in service.get("ports", []):  # "ADDRESS:HOST_PORT:CONTAINER_PORT/tcp"
+        address, _host_port, container_port = entry.split("/")[0].rsplit(":", 2)
+        addresses[int(container_port)] = address
+    return addresses
+
+
+@pytest.mark.parametrize("name", ["triton", "triton-cpu"])
+def test_triton_publishes_its_ports_and_checks_readiness(cpu_compose, name):
+    triton = cpu_compose["services"][name]
     assert published_container_ports(triton) == set(TRITON_PORTS.values())
     probe = " ".join(triton["healthcheck"]["test"])
     assert f"localhost:{TRITON_PORTS['http']}/v2/health/ready" in probe
+
+
+@pytest.mark.parametrize("name", ["triton", "triton-cpu", "ocr"])
+def test_only_grpc_follows_publish_address_and_http_metrics_stay_on_loopback(name, tmp_path):
+    """PUBLISH_ADDRESS=0.0.0.0 opens the gRPC ports (the ones TLS covers), never HTTP or metrics."""
+    env = env_file_with(tmp_path, PUBLISH_ADDRESS="0.0.0.0")
+    service = resolved_compose(env, profiles=("cpu",))["services"][name]
+    grpc_ports = {"ocr": {50051}}.get(name, {TRITON_PORTS["grpc"]})
+    for port, address in published(service).items():
+        assert address == ("0.0.0.0" if port in grpc_ports else "127.0.0.1"), (name, port, address)
+    assert env_example()["HTTP_PUBLISH_ADDRESS"] == env_example()["PUBLISH_ADDRESS"] == "127.0.0.1"
 
 
 @pytest.mark.parametrize("name", GPU_SERVICES)
 def test_gpu_jobs_reserve_a_gpu(compose, name):
     [device] = compose["services"][name]["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+
+
+@pytest.mark.parametrize("name", CPU_SERVICES)
+def test_cpu_profile_needs_no_gpu(cpu_compose, name):
+    assert "deploy" not in cpu_compose["services"][name]
 
 
 def test_client_waits_for_healthy_servers_and_talks_to_their_ports(compose):
@@ -227,12 +308,174 @@ def test_export_writes_into_the_mounted_repository(compose):
     assert f"{ROOT / 'model_repository'}:{flag_value(arguments, '--out')}:rw" in export["volumes"]
 
 
-@pytest.mark.parametrize("name", ["ocr", "client", "export"])
-def test_commands_parse_with_the_creativelens_command_line(compose, name):
+# --- profile cpu -------------------------------------------------------------------------
+
+
+def test_cpu_profile_serves_the_cpu_configs_with_the_projects_own_tritonserver(cpu_compose):
+    from creativelens.cli import build_parser
+
+    services = cpu_compose["services"]
+    server = services["triton-cpu"]
+    # the project's image: setup.sh installs the pinned nvidia-pytriton (tritonserver + python
+    # backend) and openvino, which `creativelens serve` runs configs/cpu.pbtxt with
+    assert server["image"] == services["client"]["image"] and server["build"] == services["client"]["build"]
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert {"nvidia-pytriton", "openvino", "onnxruntime"} <= {Requirement(d).name for d in dependencies}
+    arguments = command(server)
+    assert arguments[:2] == ["creativelens", "serve"]
+    parsed = build_parser().parse_args(arguments[1:])
+    assert parsed.config_name == env_example()["CPU_MODEL_CONFIG"] == "cpu" and not parsed.gpu
+    example = ROOT / "model_repository" / "faster_rcnn_R_50_FPN_1x"
+    for name in ("cpu", "cpu_onnxruntime"):  # the two values .env.example documents
+        assert (example / "configs" / f"{name}.pbtxt").is_file() and name in ENV_EXAMPLE.read_text()
+    assert (parsed.grpc_port, parsed.http_port, parsed.metrics_port) == (
+        TRITON_PORTS["grpc"], TRITON_PORTS["http"], TRITON_PORTS["metrics"])
+    assert parsed.address == "0.0.0.0"  # inside the container; PUBLISH_ADDRESS decides the host side
+    assert f"{ROOT / 'model_repository'}:{parsed.model_repository}:ro" in server["volumes"]
+    assert server["shm_size"] and server["restart"] == "unless-stopped"
+
+    client = services["client-cpu"]
+    assert client["depends_on"] == {
+        "triton-cpu": {"condition": "service_healthy"},
+        "ocr": {"condition": "service_healthy"},
+    }
+    client_arguments = command(client)
+    assert host_port(flag_value(client_arguments, "--server")) == ("triton-cpu", TRITON_PORTS["grpc"])
+    # apart from its server, the same job as the GPU stack's client
+    assert [a for a in client_arguments if "triton" not in a] == [
+        a for a in command(services["client"]) if "triton" not in a]
+    assert client["volumes"] == services["client"]["volumes"]
+
+    export = services["export-cpu"]
+    export_arguments = command(export)
+    assert flag_value(export_arguments, "--device") == "cpu"
+    assert [a for a in export_arguments if a not in ("cpu", "cuda")] == [
+        a for a in command(services["export"]) if a not in ("cpu", "cuda")]
+    assert export["volumes"] == services["export"]["volumes"]
+
+
+class _ReadyEndpoint(BaseHTTPRequestHandler):
+    """Triton's /v2/health/ready: 200 when ready, 400 when not (set through `ready`)."""
+
+    ready = True
+
+    def do_GET(self):  # noqa: N802
+        status = 200 if self.path == "/v2/health/ready" and type(self).ready else 400
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_cpu_health_probe_tells_ready_from_not_ready(cpu_compose):
+    test = cpu_compose["services"]["triton-cpu"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "python"]  # the project image has python, not curl
+    http = ThreadingHTTPServer(("127.0.0.1", 0), _ReadyEndpoint)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{http.server_address[1]}"
+    probe = [sys.executable, *(part.replace(f"localhost:{TRITON_PORTS['http']}", address) for part in test[2:])]
+    try:
+        _ReadyEndpoint.ready = True
+        assert subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+        _ReadyEndpoint.ready = False
+        assert subprocess.run(probe, capture_output=True, timeout=30).returncode != 0
+    finally:
+        http.shutdown()
+        http.server_close()
+    assert subprocess.run(probe, capture_output=True, timeout=30).returncode != 0  # nobody listening
+
+
+# --- TLS: docker-compose.tls.yml ----------------------------------------------------------
+
+
+@pytest.fixture
+def certs(tmp_path) -> Path:
+    """A folder laid out as TLS_CERT_DIR: server.pem, server-key.pem, ca.pem (self-signed)."""
+    from test_hardening_tls import self_signed_certificate
+
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    cert, key = self_signed_certificate(folder)
+    cert.rename(folder / "server.pem")
+    key.rename(folder / "server-key.pem")
+    shutil.copy(folder / "server.pem", folder / "ca.pem")
+    return folder
+
+
+def localized(arguments: list[str], certs: Path) -> list[str]:
+    """The arguments with the container's /certs/ paths pointing at `certs`."""
+    return [a.replace(f"{CERTS}/", f"{certs}/") for a in arguments]
+
+
+def test_tls_is_off_by_default_and_switched_on_by_compose_file_in_env(compose, tls_compose, tmp_path):
+    for name in TLS_SERVICES:
+        assert CERTS not in str(compose["services"][name]), f"{name}: TLS must be off by default"
+    # the documented switch: COMPOSE_FILE in .env, no --file on the command line
+    env = env_file_with(tmp_path, COMPOSE_FILE=f"{COMPOSE_FILE.name}:{TLS_FILE.name}")
+    assert yaml.safe_load(run_compose(env, None, ("cpu",))) == tls_compose
+
+
+def test_tls_changes_only_the_grpc_services_commands_mounts_and_ocr_probe(cpu_compose, tls_compose):
+    plain, tls = cpu_compose["services"], tls_compose["services"]
+    assert set(plain) == set(tls)
+    for name in plain:
+        changed = {key for key in plain[name].keys() | tls[name].keys() if plain[name].get(key) != tls[name].get(key)}
+        expected = {"command", "volumes"} | ({"healthcheck"} if name == "ocr" else set())
+        assert changed == (expected if name in TLS_SERVICES else set()), (name, changed)
+        if name in TLS_SERVICES:
+            mount = f"{ROOT / env_example()['TLS_CERT_DIR']}:{CERTS}:ro"
+            assert set(tls[name]["volumes"]) == {*plain[name].get("volumes", []), mount}, name
+    # ports are untouched: HTTP and metrics stay where HTTP_PUBLISH_ADDRESS puts them
+    for name in ("triton", "triton-cpu"):
+        assert tls[name]["ports"] == plain[name]["ports"] and tls[name]["healthcheck"] == plain[name]["healthcheck"]
+
+
+def test_tls_triton_passes_the_flags_serve_uses(cpu_compose, tls_compose, certs):
+    """The NGC image has no creativelens: its flags are written out, and must be exactly what
+    creativelens.tls.triton_server_args (what `creativelens serve --tls-*` passes) gives."""
+    from creativelens.tls import TlsOptions, triton_server_args
+
+    plain, tls = command(cpu_compose["services"]["triton"]), command(tls_compose["services"]["triton"])
+    expected = triton_server_args(TlsOptions(cert=certs / "server.pem", key=certs / "server-key.pem"))
+    assert localized(tls, certs) == plain + expected
+
+
+@pytest.mark.parametrize("name", ["triton-cpu", "ocr", "client", "client-cpu"])
+def test_tls_commands_carry_the_mounted_certificates(cpu_compose, tls_compose, certs, name, capsys):
+    from creativelens.cli import build_parser
+    from creativelens.tls import TlsOptions, tls_from_args, warn_if_exposed
+
+    parser = build_parser()
+    plain = parser.parse_args(command(cpu_compose["services"][name])[1:])
+    parsed = parser.parse_args(localized(command(tls_compose["services"][name]), certs)[1:])
+    tls = tls_from_args(parsed)
+    assert tls_from_args(plain) is None
+    if name.startswith("client"):
+        assert tls == TlsOptions(ca=certs / "ca.pem")  # both the Triton and the OCR channel
+        assert (parsed.server, parsed.ocr) == (plain.server, plain.ocr)
+        return
+    assert tls == TlsOptions(cert=certs / "server.pem", key=certs / "server-key.pem")
+    host = parsed.address if name == "triton-cpu" else parsed.host
+    # plaintext in compose: the server says so loudly; with TLS it does not
+    assert warn_if_exposed(host, None, name) and "WITHOUT TLS" in capsys.readouterr().err
+    assert not warn_if_exposed(host, tls, name)
+    if name == "triton-cpu":
+        from creativelens.serve.tritonserver import TritonServer
+
+        # what `serve` then hands tritonserver: the same SSL flags as the NGC triton service's
+        served = TritonServer(certs, parsed.config_name, tls=tls).command(certs)
+        assert served[-3:] == localized(command(tls_compose["services"]["triton"])[-3:], certs)
+
+
+@pytest.mark.parametrize("variant", ["cpu_compose", "tls_compose"])
+@pytest.mark.parametrize("name", ["ocr", "client", "export", *CPU_SERVICES])
+def test_commands_parse_with_the_creativelens_command_line(variant, name, request):
     from creativelens.cli import build_parser
 
     parser = build_parser()
-    arguments = command(compose["services"][name])
+    arguments = command(request.getfixturevalue(variant)["services"][name])
     assert arguments[0] == "creativelens"
     registered = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     if arguments[1] not in registered.choices:
@@ -304,11 +547,13 @@ def dockerfile_env(dockerfile: str) -> dict[str, str]:
     return values
 
 
-def health_probe(compose: dict, address: str) -> list[str]:
-    """The ocr service's compose health check, pointed at `address`, run by this interpreter."""
+def health_probe(compose: dict, address: str, certs: Path | None = None) -> list[str]:
+    """The ocr service's compose health check, pointed at `address` (and the TLS probe's /certs
+    at `certs`), run by this interpreter."""
     test = compose["services"]["ocr"]["healthcheck"]["test"]
     assert test[:2] == ["CMD", "python"]
-    return [sys.executable, *(part.replace("localhost:50051", address) for part in test[2:])]
+    parts = [part.replace("localhost:50051", address) for part in test[2:]]
+    return [sys.executable, *(localized(parts, certs) if certs else parts)]
 
 
 def test_ocr_health_probe_tells_serving_from_not_serving(compose):
@@ -340,9 +585,15 @@ def test_command_line_builds_with_only_the_ocr_image_packages(tmp_path):
     assert result.returncode == 0, f"`creativelens ocr serve` cannot start in the OCR image:\n{result.stderr}"
 
 
-def test_ocr_service_command_serves_and_turns_healthy_with_only_its_image_packages(compose, tmp_path):
-    """The compose `ocr` command, on loopback and a free port, in an OCR-image-like environment."""
+@pytest.mark.parametrize("variant", ["compose", "tls_compose"])
+def test_ocr_service_command_serves_and_turns_healthy_with_only_its_image_packages(variant, request, tmp_path):
+    """The compose `ocr` command and health check, on loopback and a free port, in an
+    OCR-image-like environment; with TLS on, over a self-signed certificate in TLS_CERT_DIR's layout."""
+    compose = request.getfixturevalue(variant)
+    certs = request.getfixturevalue("certs") if variant == "tls_compose" else None
     arguments = command(compose["services"]["ocr"])
+    if certs:
+        arguments = localized(arguments, certs)
     port = free_port()
     arguments[arguments.index("--host") + 1] = "127.0.0.1"
     arguments[arguments.index("--port") + 1] = str(port)
@@ -356,7 +607,7 @@ def test_ocr_service_command_serves_and_turns_healthy_with_only_its_image_packag
             stderr=subprocess.STDOUT,
         )
     try:
-        probe = health_probe(compose, f"127.0.0.1:{port}")
+        probe = health_probe(compose, f"127.0.0.1:{port}", certs)
         deadline = time.monotonic() + 90
         healthy = False
         while not healthy and server.poll() is None and time.monotonic() < deadline:
@@ -364,6 +615,9 @@ def test_ocr_service_command_serves_and_turns_healthy_with_only_its_image_packag
             if not healthy:
                 time.sleep(0.5)
         assert healthy, f"the OCR service never turned healthy:\n{log_path.read_text()}"
+        if certs:  # TLS is really on: the plaintext probe of docker-compose.yml is refused
+            plaintext = health_probe(request.getfixturevalue("compose"), f"127.0.0.1:{port}")
+            assert subprocess.run(plaintext, capture_output=True, timeout=30).returncode != 0
     finally:
         server.terminate()
         try:
