@@ -432,6 +432,28 @@ def test_tls_changes_only_the_grpc_services_commands_mounts_and_ocr_probe(cpu_co
         assert tls[name]["ports"] == plain[name]["ports"] and tls[name]["healthcheck"] == plain[name]["healthcheck"]
 
 
+@pytest.mark.parametrize("name", ["triton-cpu", "ocr"])
+def test_publishing_beyond_loopback_without_tls_warns_loudly(name, certs, tmp_path, monkeypatch, capsys):
+    """The servers listen on 0.0.0.0 in their containers; the warning follows PUBLISH_ADDRESS,
+    which compose hands them, and TLS."""
+    from creativelens.cli import build_parser
+    from creativelens.tls import PUBLISHED_ADDRESS_VARIABLE, tls_from_args, warn_if_exposed
+
+    parser = build_parser()
+    for address, files, warns in (("127.0.0.1", (COMPOSE_FILE,), False),
+                                  ("0.0.0.0", (COMPOSE_FILE,), True),
+                                  ("0.0.0.0", (COMPOSE_FILE, TLS_FILE), False)):
+        env = env_file_with(tmp_path, PUBLISH_ADDRESS=address)
+        service = resolved_compose(env, files, ("cpu",))["services"][name]
+        parsed = parser.parse_args(localized(command(service), certs)[1:])
+        host = parsed.address if name == "triton-cpu" else parsed.host
+        assert host == "0.0.0.0"
+        monkeypatch.setenv(PUBLISHED_ADDRESS_VARIABLE, service["environment"][PUBLISHED_ADDRESS_VARIABLE])
+        assert warn_if_exposed(host, tls_from_args(parsed), name) == warns, (address, files)
+        banner = capsys.readouterr().err
+        assert ("WITHOUT TLS" in banner and address in banner) == warns, banner
+
+
 def test_tls_triton_passes_the_flags_serve_uses(cpu_compose, tls_compose, certs):
     """The NGC image has no creativelens: its flags are written out, and must be exactly what
     creativelens.tls.triton_server_args (what `creativelens serve --tls-*` passes) gives."""
@@ -443,9 +465,9 @@ def test_tls_triton_passes_the_flags_serve_uses(cpu_compose, tls_compose, certs)
 
 
 @pytest.mark.parametrize("name", ["triton-cpu", "ocr", "client", "client-cpu"])
-def test_tls_commands_carry_the_mounted_certificates(cpu_compose, tls_compose, certs, name, capsys):
+def test_tls_commands_carry_the_mounted_certificates(cpu_compose, tls_compose, certs, name):
     from creativelens.cli import build_parser
-    from creativelens.tls import TlsOptions, tls_from_args, warn_if_exposed
+    from creativelens.tls import TlsOptions, tls_from_args
 
     parser = build_parser()
     plain = parser.parse_args(command(cpu_compose["services"][name])[1:])
@@ -457,10 +479,6 @@ def test_tls_commands_carry_the_mounted_certificates(cpu_compose, tls_compose, c
         assert (parsed.server, parsed.ocr) == (plain.server, plain.ocr)
         return
     assert tls == TlsOptions(cert=certs / "server.pem", key=certs / "server-key.pem")
-    host = parsed.address if name == "triton-cpu" else parsed.host
-    # plaintext in compose: the server says so loudly; with TLS it does not
-    assert warn_if_exposed(host, None, name) and "WITHOUT TLS" in capsys.readouterr().err
-    assert not warn_if_exposed(host, tls, name)
     if name == "triton-cpu":
         from creativelens.serve.tritonserver import TritonServer
 
