@@ -36,7 +36,7 @@ def labels_by_file(dataset: dict) -> dict[str, accuracy.Labels]:
             for image in dataset["images"]}
 
 
-def _run_on_canvases(runner, images_dir: Path, dataset: dict, canvases, class_names) -> dict[str, Detections]:
+def run_on_canvases(runner, images_dir: Path, dataset: dict, canvases, class_names) -> dict[str, Detections]:
     from creativelens.client.decode import decode_still
 
     found = {}
@@ -65,7 +65,7 @@ def predict_checkpoint(config_file: Path, weights: Path, images_dir: Path, datas
         n = min(len(scores), keep)
         return boxes[None, :n], scores[None, :n], classes[None, :n], np.array([n])
 
-    return _run_on_canvases(runner, images_dir, dataset, canvases, detector.class_names), detector.class_names
+    return run_on_canvases(runner, images_dir, dataset, canvases, detector.class_names), detector.class_names
 
 
 def predict_onnx(path: Path, images_dir: Path, dataset: dict, canvas: str | None = None):
@@ -84,7 +84,7 @@ def predict_onnx(path: Path, images_dir: Path, dataset: dict, canvas: str | None
         raise UserError(f"--onnx {path}: cannot read the export's config.pbtxt in {model_dir} ({error})") from None
     canvases = [parse_canvas(canvas)] if canvas else list(metadata.canvases)
     runner = OnnxRunner(onnx_file)
-    return _run_on_canvases(runner, images_dir, dataset, canvases, list(metadata.class_names)), list(metadata.class_names)
+    return run_on_canvases(runner, images_dir, dataset, canvases, list(metadata.class_names)), list(metadata.class_names)
 
 
 def predict_served(server: str, model: str, images_dir: Path, dataset: dict):
