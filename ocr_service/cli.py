@@ -10,6 +10,12 @@ from creativelens.ocr_service.engines import DEFAULT_ENGINE, ENGINES
 from creativelens.ocr_service.options import EXCLUSION_MODES, THRESHOLDING_METHODS, RecognitionOptions
 from creativelens.tls import add_tls_arguments, tls_from_args, warn_if_exposed
 
+def configuration_keys() -> list[str]:
+    from creativelens.ocr_service.evaluate import CONFIGURATIONS
+
+    return [configuration.key for configuration in CONFIGURATIONS]
+
+
 def add_commands(subparsers) -> None:
     ocr = subparsers.add_parser("ocr", help="the Tesseract OCR sidecar: serve it, evaluate it")
     commands = ocr.add_subparsers(dest="ocr_command", required=True, metavar="OCR_COMMAND")
@@ -52,6 +58,9 @@ def add_commands(subparsers) -> None:
     evaluate.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     evaluate.add_argument("--rendered", type=int, default=24, help="how many ad-like images to render")
     evaluate.add_argument("--note", default="", help="a line about the conditions, kept in the results")
+    evaluate.add_argument("--configurations", default=None, metavar="KEY,...",
+                          help="which engines/settings to run side by side, in this order (default: all): "
+                               + ", ".join(configuration_keys()))
     evaluate.set_defaults(handler=run_eval)
 
 
@@ -109,5 +118,8 @@ def run_check(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from creativelens.ocr_service.evaluate import run_evaluation
 
-    run_evaluation(out_prefix=args.out, workers=args.workers, rendered=args.rendered, note=args.note)
+    from creativelens.ocr_service.evaluate import configurations_named
+
+    run_evaluation(out_prefix=args.out, workers=args.workers, rendered=args.rendered, note=args.note,
+                   configurations=configurations_named(args.configurations))
     return 0

@@ -18,6 +18,7 @@ from creativelens.ocr_service.eval_set import EvalImage, build_eval_set, tokens
 
 @dataclass(frozen=True)
 class Configuration:
+    key: str  # short name for `ocr eval --configurations`
     name: str
     engine: str  # "pytesseract" (one process per call, sequential) or "service"
     thresholding: str
@@ -27,19 +28,35 @@ class Configuration:
 
 
 CONFIGURATIONS = (
-    Configuration("pytesseract per call, Otsu (the seeds' way)", "pytesseract", "otsu", "mask"),
-    Configuration("service, regions: DB detector + Tesseract per line (default)", "service", "otsu", "mask",
+    Configuration("pytesseract", "pytesseract per call, Otsu (the seeds' way, baseline)", "pytesseract", "otsu", "mask"),
+    Configuration("regions", "service, regions: DB detector + Tesseract per line (default)", "service", "otsu",
+                  "mask", service_engine="regions"),
+    Configuration("regions-drop", "service, regions, exclusion by dropping words", "service", "otsu", "drop",
                   service_engine="regions"),
-    Configuration("service, regions, exclusion by dropping words", "service", "otsu", "drop",
+    Configuration("regions-none", "service, regions, no exclusion boxes sent", "service", "otsu", "none",
                   service_engine="regions"),
-    Configuration("service, regions, no exclusion boxes sent", "service", "otsu", "none",
-                  service_engine="regions"),
-    Configuration("service, rapidocr: PP-OCRv4 end to end", "service", "otsu", "mask", service_engine="rapidocr"),
-    Configuration("pytesseract per call, Sauvola", "pytesseract", "sauvola", "mask"),
-    Configuration("service, Otsu", "service", "otsu", "mask"),
-    Configuration("service, Sauvola", "service", "sauvola", "mask"),
-    Configuration("service, Otsu, --psm 11 (sparse text)", "service", "otsu", "mask", 11),
+    Configuration("rapidocr", "service, rapidocr: PP-OCRv4 end to end", "service", "otsu", "mask",
+                  service_engine="rapidocr"),
+    Configuration("pytesseract-sauvola", "pytesseract per call, Sauvola", "pytesseract", "sauvola", "mask"),
+    Configuration("tesseract", "service, tesseract page mode, Sauvola (its default)", "service", "sauvola", "mask"),
+    Configuration("tesseract-otsu", "service, tesseract page mode, Otsu", "service", "otsu", "mask"),
+    Configuration("tesseract-psm11", "service, tesseract page mode, Otsu, --psm 11 (sparse text)", "service", "otsu",
+                  "mask", 11),
 )
+
+
+def configurations_named(keys: str | None) -> tuple[Configuration, ...]:
+    """The configurations for a comma-separated list of keys, in that order (None: all)."""
+    if not keys:
+        return CONFIGURATIONS
+    known = {configuration.key: configuration for configuration in CONFIGURATIONS}
+    wanted = [key.strip() for key in keys.split(",") if key.strip()]
+    unknown = [key for key in wanted if key not in known]
+    if unknown or not wanted:
+        from creativelens.errors import UserError
+
+        raise UserError(f"unknown ocr eval configuration {', '.join(unknown) or keys!r}; known: {', '.join(known)}")
+    return tuple(known[key] for key in wanted)
 
 
 # Also scored: only the words Tesseract is at least this confident about (0-100).
