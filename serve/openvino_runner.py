@@ -14,7 +14,7 @@ import numpy as np
 
 from creativelens.canvas import Canvas
 
-OUTPUTS = ("boxes", "scores", "classes", "num_detections")
+from creativelens.serve.backend_batching import OUTPUTS
 PRECISIONS = ("f32", "bf16")
 
 
@@ -26,18 +26,25 @@ def available_cores() -> int:
 class OpenVinoRunner:
     """Callable (images uint8 [N, H, W, 3], sizes int32 [N, 2]) -> (boxes, scores, classes, counts).
 
+    `path` is the exported ONNX file or an OpenVINO IR (.xml) made from it (the INT8 variant).
     Each canvas bucket gets its own compiled graph with H and W fixed (batch stays dynamic) and is
     warmed up at load, so the first request of a bucket is not slow; any other shape runs on a
     fully dynamic graph compiled on first use.
+
+    `batch_one`: graphs are compiled at batch 1 and a batch runs one image at a time. The INT8 IR
+    needs it: OpenVINO 2026.4's CPU plugin cannot compile a quantized graph of this detector with
+    a dynamic batch (its NonMaxSuppression loses the boxes' last dimension); on 2 cores batching
+    gains nothing anyway (benchmarks/results).
     """
 
     def __init__(self, path: str | Path, canvases: Sequence[Canvas] = (), *, threads: int = 0,
-                 precision: str = "f32", warm_up: bool = True):
+                 precision: str = "f32", warm_up: bool = True, batch_one: bool = False):
         import openvino
 
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.path = str(path)
+        self.batch_one = batch_one
         self.core = openvino.Core()
         # Set explicitly: on a CPU with native BF16 the plugin would otherwise pick BF16 by itself.
         self.config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
@@ -52,16 +59,21 @@ class OpenVinoRunner:
     def _compile(self, shape: tuple[int, int] | None):
         model = self.core.read_model(self.path)
         if shape is not None:
-            model.reshape({"images": [-1, *shape, 3], "image_sizes": [-1, 2]})
+            batch = 1 if self.batch_one else -1
+            model.reshape({"images": [batch, *shape, 3], "image_sizes": [batch, 2]})
         return self.core.compile_model(model, "CPU", self.config)
 
     def __call__(self, images: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, ...]:
+        if self.batch_one and len(images) != 1:
+            singles = [self(images[i:i + 1], sizes[i:i + 1]) for i in range(len(images))]
+            return tuple(np.concatenate(outputs) for outputs in zip(*singles))
         shape = tuple(images.shape[1:3])
         compiled = self.compiled.get(shape)
         if compiled is None:
-            if None not in self.compiled:
-                self.compiled[None] = self._compile(None)
-            compiled = self.compiled[None]
+            key = shape if self.batch_one else None  # batch 1: every shape needs its own static graph
+            if key not in self.compiled:
+                self.compiled[key] = self._compile(key)
+            compiled = self.compiled[key]
         request = compiled.create_infer_request()
         request.infer({"images": np.ascontiguousarray(images, np.uint8),
                        "image_sizes": np.ascontiguousarray(sizes, np.int32)})
