@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -37,7 +38,75 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--parity-images", type=int, default=4,
                         help="how many bundled real photos the parity check uses (default 4)")
     parser.add_argument("--out", required=True, type=Path, help="model repository folder")
+    reduced = parser.add_argument_group(
+        "reduced precision (CPU, OpenVINO)",
+        "After the FP32 export passes parity, also build a REDUCED-PRECISION variant and gate it against FP32 "
+        "OpenVINO on the parity photos and the labelled set's images (>= 95% of FP32's detections found again, "
+        ">= 95% of its own known to FP32) and, with --gate-coco-json/--gate-images, on COCO AP (at most 0.5 points below FP32). configs/cpu_bf16.pbtxt "
+        "or configs/cpu_int8.pbtxt (serve with `creativelens serve --config-name cpu_int8`) is written only when "
+        "the gate passes; parity.json records the gate either way. A refused variant is one line on stderr and "
+        "exit status 1 (the FP32 export is in place); a variant this machine cannot build at all (BF16 on a CPU "
+        "without avx512_bf16/amx_bf16, INT8 without nncf) is refused before anything is exported (exit 2).")
+    reduced.add_argument("--precision", action="append", choices=("bf16", "int8"),
+                         help="bf16: OpenVINO BF16 inference of model.onnx; int8: NNCF post-training "
+                         "quantization to 1/model_int8.xml (needs --calibration-images). Repeatable")
+    reduced.add_argument("--calibration-images", type=Path, metavar="DIR",
+                         help="int8: media to calibrate on (read as `creativelens stream` reads a folder, "
+                         "letterboxed onto the canvases as the client does; up to 300 images)")
+    reduced.add_argument("--gate-coco-json", type=Path, metavar="J", help="labelled set (COCO JSON) for the AP gate")
+    reduced.add_argument("--gate-images", type=Path, metavar="D", help="its image folder")
     parser.set_defaults(handler=run_export)
+
+
+def check_precision_flags(args) -> tuple[str, ...]:
+    """The --precision flags, checked before any export work: each misuse is one UserError line;
+    a precision this machine cannot build (BF16 without native BF16, INT8 without nncf) too."""
+    from creativelens.errors import UserError
+    from creativelens.export import reduced_precision
+
+    precisions = tuple(dict.fromkeys(args.precision or ()))
+    if not precisions:
+        if args.calibration_images or args.gate_coco_json or args.gate_images:
+            raise UserError("--calibration-images/--gate-coco-json/--gate-images need --precision bf16 or int8")
+        return ()
+    if args.device != "cpu":
+        raise UserError("--precision builds CPU (OpenVINO) variants: export with --device cpu")
+    for precision in precisions:
+        reason = reduced_precision.refusal(precision)
+        if reason:
+            raise UserError(reason)
+    if "int8" in precisions and not args.calibration_images:
+        raise UserError("--precision int8 needs --calibration-images DIR (images like those it will serve)")
+    if args.calibration_images and "int8" not in precisions:
+        raise UserError("--calibration-images is for --precision int8 only")
+    if args.calibration_images and not args.calibration_images.is_dir():
+        raise UserError(f"--calibration-images {args.calibration_images}: not a folder")
+    if bool(args.gate_coco_json) != bool(args.gate_images):
+        raise UserError("the AP gate needs both --gate-coco-json J and --gate-images D")
+    return precisions
+
+
+def reduced_precision_request(args, precisions, class_names, canvases):
+    """What add_reduced_precision needs: the labelled set read and checked against the model's
+    classes, the calibration images decoded and letterboxed (still before the export)."""
+    from creativelens.errors import UserError
+    from creativelens.export import reduced_precision
+
+    if not precisions:
+        return None
+    request = reduced_precision.Request(precisions)
+    if args.gate_coco_json:
+        from creativelens.train.labels import class_names_of, read_coco
+
+        dataset = read_coco(args.gate_coco_json, args.gate_images)
+        if class_names_of(dataset) != tuple(class_names):
+            raise UserError(f"--gate-coco-json {args.gate_coco_json}: its classes {class_names_of(dataset)} are not "
+                            f"the model's {tuple(class_names)}")
+        request.labelled = (dataset, args.gate_images)
+    if "int8" in precisions:
+        request.calibration = reduced_precision.calibration_inputs(args.calibration_images, canvases)
+        request.calibration_source = str(args.calibration_images)
+    return request
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -51,6 +120,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     from creativelens.canvas import CPU_CANVASES, GPU_CANVASES, parse_canvas
     from creativelens.errors import UserError
+    from creativelens.export import triton_config
     from creativelens.export.repository import export_to_repository
     from creativelens.export.zoo import load_detector
     from creativelens.sample_media import sample_stills
@@ -73,15 +143,27 @@ def run_export(args: argparse.Namespace) -> int:
     if len(images) < 2:
         raise UserError("parity needs at least 2 bundled photos (is scikit-image installed?)")
 
+    precisions = check_precision_flags(args)
+
     detector = load_detector(
         args.model, config_file=args.config_file, weights=args.weights,
         random_weights=args.random_weights, labels_file=args.labels,
     )
+    reduced = reduced_precision_request(args, precisions, detector.class_names, canvases)
     result = export_to_repository(
         detector, canvases, args.out, images, formats=tuple(args.format or ("onnx", "torchscript")),
         opset=args.opset, max_batch_size=args.max_batch_size, device=args.device,
-        **({"thresholds": thresholds} if thresholds else {}),
+        **({"thresholds": thresholds} if thresholds else {}), reduced=reduced,
     )
     sizes = ", ".join(f"{name} {mb} MB" for name, mb in result.sizes_mb.items())
     print(f"{detector.name}: written to {result.model_dir} ({sizes}); parity.json: PASS")
-    return 0
+    refused = 0
+    for gate in result.report.reduced_precision:
+        if gate.ok:
+            print(f"{detector.name}: {gate.precision} REDUCED PRECISION gate passed: "
+                  f"{triton_config.REDUCED_PRECISION_CONFIGS[gate.precision]} written "
+                  f"(creativelens serve --config-name cpu_{gate.precision})")
+        else:
+            refused += 1
+            print(f"creativelens export: {gate.reason}", file=sys.stderr)
+    return 1 if refused else 0

@@ -176,6 +176,8 @@ class ParityReport:
     images: list[str]
     formats: list[FormatParity]
     weights_sha256: str = ""  # of the checkpoint the export was made from ("" for random weights)
+    # REDUCED PRECISION variants (export --precision): their gates against FP32, passed or refused
+    reduced_precision: list = field(default_factory=list)
     tolerances: dict = field(default_factory=lambda: {
         "box_px": BOX_TOLERANCE_PX, "score": SCORE_TOLERANCE, "match_iou": 0.5,
         "match_distance_px": MATCH_DISTANCE_PX})
@@ -186,6 +188,7 @@ class ParityReport:
 
     def to_json(self) -> dict:
         data = asdict(self)
+        data["reduced_precision"] = [gate.to_json() for gate in self.reduced_precision]
         data["ok"] = self.ok
         for entry, parity in zip(data["formats"], self.formats):
             entry["ok"] = parity.ok
@@ -207,4 +210,7 @@ class ParityReport:
                 f"{'consistent' if b.ok else 'INCONSISTENT'} (max box diff {b.max_box_diff_px:.3f} px); "
                 f"{f.seconds_per_image:.2f} s/image"
             )
+        if self.reduced_precision:
+            lines.append("reduced precision (judged on detections against FP32, not on bits; FP32 above is unaffected):")
+            lines += [gate.summary() for gate in self.reduced_precision]
         return "\n".join(lines)

@@ -18,7 +18,7 @@ import torch
 
 from creativelens.canvas import Canvas, letterbox
 from creativelens.errors import UserError
-from creativelens.export import parity, triton_config
+from creativelens.export import parity, reduced_precision, triton_config
 from creativelens.export.batched_rcnn import BatchedFasterRCNN
 from creativelens.export.model_files import OnnxRunner, TorchRunner, export_onnx, export_torchscript
 from creativelens.export.zoo import RANDOM_WEIGHTS_NOTICE, Detector
@@ -63,9 +63,15 @@ def export_to_repository(
     max_batch_size: int = 8,
     device: str = "cpu",
     thresholds: dict[str, float] | None = None,
+    reduced: reduced_precision.Request | None = None,
     log=print,
 ) -> ExportResult:
-    """Write `repository/<name>/` (model files, labels, configs, parity.json) and return the report."""
+    """Write `repository/<name>/` (model files, labels, configs, parity.json) and return the report.
+
+    With `reduced`, each requested reduced-precision variant is then built and gated against FP32
+    in the staging folder (`reduced_precision.add_reduced_precision`); its gate lands in the report
+    either way, its config only when it passed.
+    """
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise UserError(f"unknown format(s) {', '.join(sorted(unknown))}: choose from {', '.join(FORMATS)}")
@@ -101,10 +107,9 @@ def export_to_repository(
         log(f"{detector.name}: TorchScript written in {seconds['torchscript']} s")
 
     report = check_parity(detector, canvases, parity_images, runners, log)
-    report.write(staging / "parity.json")
-    (staging / "parity.txt").write_text(report.summary() + "\n")
     log(report.summary())
     if not report.ok:
+        _write_report(report, staging)
         raise UserError(f"parity failed for {detector.name}; the export was kept for inspection in {staging}")
 
     (staging / "labels.txt").write_text("\n".join(detector.class_names) + "\n")
@@ -125,12 +130,25 @@ def export_to_repository(
         parameters=metadata.to_parameters(),
         model=detector.name,
     )
+    if reduced and reduced.precisions:
+        heads = detector.model.roi_heads.box_predictor
+        report.reduced_precision = reduced_precision.add_reduced_precision(
+            staging, reduced, parity_images, score_threshold=heads.test_score_thresh,
+            top_k=heads.test_topk_per_image, log=log)
+        for gate in report.reduced_precision:
+            log(gate.summary())
+    _write_report(report, staging)
     if model_dir.exists():
         shutil.rmtree(model_dir)
     staging.rename(model_dir)
     sizes_mb = {name: round((model_dir / "1" / path.name).stat().st_size / 1e6, 1)
                 for name, (path, _) in runners.items() if name in formats}
     return ExportResult(model_dir, report, seconds, sizes_mb)
+
+
+def _write_report(report: parity.ParityReport, folder: Path) -> None:
+    report.write(folder / "parity.json")
+    (folder / "parity.txt").write_text(report.summary() + "\n")
 
 
 def check_parity(detector: Detector, canvases, parity_images, runners, log=print) -> parity.ParityReport:

@@ -7,6 +7,8 @@ A model directory carries every variant; tritonserver picks one with `--model-co
     configs/libtorch.pbtxt  GPU, libtorch backend running the TorchScript export
     configs/cpu.pbtxt       CPU, python backend running the ONNX export through OpenVINO (FP32)
     configs/cpu_onnxruntime.pbtxt  CPU, python backend running the ONNX export through ONNX Runtime
+    configs/cpu_bf16.pbtxt  CPU, OpenVINO BF16: written only when its reduced-precision gate passed
+    configs/cpu_int8.pbtxt  CPU, OpenVINO INT8 (1/model_int8.xml): likewise (export/reduced_precision.py)
 
 The configs are built as Triton's own `ModelConfig` protobuf messages (the schema shipped in
 tritonclient) and printed in protobuf text format, so a typo in a field name cannot reach a server.
@@ -54,6 +56,15 @@ LIBTORCH_PARAMETERS = {"DISABLE_OPTIMIZED_EXECUTION": "true", "INFERENCE_MODE": 
 CPU_PARAMETERS = {"onnx_file": "model.onnx", "intra_op_threads": "0"}
 # inference_threads 0: the cores the instance may use, shared between the config's instances
 OPENVINO_PARAMETERS = {"onnx_file": "model.onnx", "inference_threads": "0", "inference_precision": "f32"}
+# A reduced-precision config is configs/cpu.pbtxt with these parameters changed (and the
+# metadata's precision, and a `reduced_precision` statement of its gate's numbers).
+REDUCED_PRECISION_CONFIGS = {"bf16": "configs/cpu_bf16.pbtxt", "int8": "configs/cpu_int8.pbtxt"}
+REDUCED_PRECISION_PARAMETERS = {
+    "bf16": {"inference_precision": "bf16"},
+    # the IR quantized from onnx_file; compiled at batch 1 (see OpenVinoRunner's batch_one)
+    "int8": {"openvino_model_file": "model_int8.xml", "openvino_batch_one": "true"},
+}
+RESERVED_PARAMETERS = {"reduced_precision", "openvino_model_file", "openvino_batch_one"}
 
 _HEADER = (
     "# {variant}\n"
@@ -85,7 +96,8 @@ def render_model_configs(
         raise ValueError("at least one canvas bucket is needed")
     if tensorrt_precision not in ("FP16", "FP32"):
         raise ValueError(f"tensorrt_precision must be FP16 or FP32, got {tensorrt_precision!r}")
-    taken = set(parameters or {}) & (set(LIBTORCH_PARAMETERS) | set(CPU_PARAMETERS) | set(OPENVINO_PARAMETERS))
+    taken = set(parameters or {}) & (set(LIBTORCH_PARAMETERS) | set(CPU_PARAMETERS) | set(OPENVINO_PARAMETERS)
+                                     | RESERVED_PARAMETERS)
     if taken:
         raise ValueError(f"parameters {sorted(taken)} are set by the configs themselves")
     canvases = sorted(set(canvases))
@@ -140,6 +152,32 @@ def render_model_configs(
         + text_format.MessageToString(config, use_short_repeated_primitives=True)
         for path, (config, variant) in variants.items()
     }
+
+
+def render_reduced_precision_config(cpu_config_text: str, precision: str, parameters: dict[str, str],
+                                    statement: str) -> str:
+    """configs/cpu_<precision>.pbtxt from configs/cpu.pbtxt (OpenVINO FP32): the same contract,
+    batching and instances; `parameters` are the model's metadata at this precision, `statement`
+    the gate's numbers, saying plainly that this is reduced precision."""
+    if precision not in REDUCED_PRECISION_CONFIGS:
+        raise ValueError(f"precision must be one of {', '.join(REDUCED_PRECISION_CONFIGS)}, got {precision!r}")
+    config = text_format.Parse(cpu_config_text, mc.ModelConfig())
+    _set_parameters(config, **parameters, **REDUCED_PRECISION_PARAMETERS[precision], reduced_precision=statement)
+    variant = f"CPU, python backend + OpenVINO {precision.upper()}: REDUCED PRECISION, written because its gate passed"
+    return _HEADER.format(variant=variant) + text_format.MessageToString(config, use_short_repeated_primitives=True)
+
+
+def write_reduced_precision_config(model_dir: str | Path, precision: str, metadata, statement: str) -> Path:
+    """Write configs/cpu_<precision>.pbtxt beside configs/cpu.pbtxt; `metadata` is the FP32 export's
+    ModelMetadata (its precision is replaced)."""
+    from dataclasses import replace
+
+    model_dir = Path(model_dir)
+    path = model_dir / REDUCED_PRECISION_CONFIGS[precision]
+    path.write_text(render_reduced_precision_config(
+        (model_dir / CPU_CONFIG).read_text(), precision, replace(metadata, precision=precision).to_parameters(),
+        statement))
+    return path
 
 
 def warmup_files(canvases: Sequence[Canvas]) -> dict[str, bytes]:

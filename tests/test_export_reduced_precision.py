@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from creativelens.export import reduced_precision
 
@@ -61,3 +62,88 @@ def test_bf16_refused_on_a_cpu_without_native_bf16():
 
 def test_this_machines_cpuinfo_is_read():
     assert "fpu" in reduced_precision.cpu_flags() or not reduced_precision.CPUINFO.exists()
+
+
+# --- the export CLI's reduced-precision flags (in-process: the same parser, handler and error line) ---
+
+def _export(tmp_path, *flags):
+    from creativelens.cli import main
+
+    return main(["export", "--model", "faster_rcnn_R_50_FPN_1x", "--random-weights", "--out",
+                 str(tmp_path / "repo"), *flags])
+
+
+def test_export_cli_refuses_bf16_on_a_simulated_cpu_without_bf16_before_exporting(tmp_path, monkeypatch, capsys):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(CPUINFO_WITHOUT_BF16)
+    monkeypatch.setattr(reduced_precision, "CPUINFO", cpuinfo)
+    assert _export(tmp_path, "--precision", "bf16") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("creativelens export: error: BF16 not written: this CPU has no native BF16")
+    assert not (tmp_path / "repo").exists()  # refused before any export work
+
+
+def test_export_cli_accepts_bf16_on_a_simulated_cpu_with_bf16(tmp_path, monkeypatch):
+    from creativelens.cli import build_parser
+    from creativelens.export.cli import check_precision_flags
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(CPUINFO_WITH_BF16)
+    monkeypatch.setattr(reduced_precision, "CPUINFO", cpuinfo)
+    args = build_parser().parse_args(["export", "--model", "m", "--out", "o", "--precision", "bf16"])
+    assert check_precision_flags(args) == ("bf16",)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--precision", "int8"], "--precision int8 needs --calibration-images DIR"),
+    (["--calibration-images", "."], "need --precision bf16 or int8"),
+    (["--precision", "int8", "--calibration-images", "/nonexistent"], "--calibration-images /nonexistent: not a folder"),
+    (["--precision", "int8", "--calibration-images", ".", "--gate-images", "."], "needs both --gate-coco-json"),
+])
+def test_export_cli_precision_misuse_is_one_line_and_exit_2(tmp_path, capsys, flags, message):
+    assert _export(tmp_path, *flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_int8_refused_up_front_without_nncf(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
+                        if name == "nncf" else real_import(name, *a, **k))
+    assert reduced_precision.refusal("int8") == f"int8 not written: OpenVINO NNCF is not installed (pip install {reduced_precision.NNCF_PIN})"
+
+
+def test_reduced_precision_config_is_cpu_config_that_says_reduced_precision():
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    from creativelens.canvas import CPU_CANVASES
+    from creativelens.export import triton_config
+    from creativelens.model_metadata import ModelMetadata
+
+    metadata = ModelMetadata(("logo",), CPU_CANVASES, weights="w.pth", weights_sha256="ab" * 32)
+    texts = triton_config.render_model_configs("m", CPU_CANVASES, max_batch_size=8, parameters=metadata.to_parameters())
+    cpu = text_format.Parse(texts[triton_config.CPU_CONFIG], mc.ModelConfig())
+    text = triton_config.render_reduced_precision_config(
+        texts[triton_config.CPU_CONFIG], "int8", ModelMetadata(**{**metadata.__dict__, "precision": "int8"}).to_parameters(),
+        "REDUCED PRECISION INT8 (test): numbers")
+    assert text.startswith("# CPU, python backend + OpenVINO INT8: REDUCED PRECISION")
+    int8 = text_format.Parse(text, mc.ModelConfig())
+    parameters = {k: v.string_value for k, v in int8.parameters.items()}
+    assert parameters["precision"] == "int8" and parameters["reduced_precision"].startswith("REDUCED PRECISION")
+    assert parameters["openvino_model_file"] == "model_int8.xml" and parameters["openvino_batch_one"] == "true"
+    assert ModelMetadata.from_parameters(parameters).version == "abababababab-int8"
+    assert int8.default_model_filename == "openvino_model.py" == cpu.default_model_filename
+    assert (int8.input, int8.output, int8.instance_group, int8.max_batch_size) == \
+        (cpu.input, cpu.output, cpu.instance_group, cpu.max_batch_size)
+
+
+def test_gate_statement_and_summary_say_reduced_precision():
+    fp32 = _fp32()
+    result = reduced_precision.gate("int8", fp32, fp32, 0.05, 100, fp32_ap=40.0, candidate_ap=39.8)
+    result.how = "test"
+    assert result.statement.startswith("REDUCED PRECISION INT8 (test)") and "AP 39.80 vs FP32 40.00" in result.statement
+    assert "PASS (reduced precision" in result.summary()
+    assert result.to_json()["note"].startswith("REDUCED PRECISION")
