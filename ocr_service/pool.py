@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from creativelens.ocr_service.engine import TesseractEngine
 from creativelens.ocr_service.failures import OcrFailure
 from creativelens.ocr_service.results import OcrResult
 from creativelens.ocr_service.worker import Job, serve_jobs
@@ -68,7 +67,7 @@ class EnginePool:
         self,
         workers: int,
         max_queue: int,
-        engine_factory: Callable[[], object] = TesseractEngine,
+        engine_factory: Callable[[], object],
     ):
         if workers < 1:
             raise ValueError("the OCR pool needs at least one worker")

@@ -23,7 +23,7 @@ from creativelens.ocr_service.exclusion import finished_result, mask_regions
 from creativelens.ocr_service.failures import OcrFailure
 from creativelens.ocr_service.options import RecognitionOptions
 from creativelens.ocr_service.results import Box, OcrResult, Word
-from creativelens.ocr_service.text_regions import TextRegions, crop, to_image_box
+from creativelens.ocr_service.text_regions import DetectorTimeout, TextRegions, crop, to_image_box
 
 LINE_HEIGHT_PX = 48
 BORDER_PX = 10
@@ -123,13 +123,18 @@ class RegionTesseractEngine:
             self._api.End()
             self._api = self._tesserocr.PyTessBaseAPI(path=tessdata_dir(), lang=options.language, psm=SINGLE_LINE_PSM)
             self._language = options.language
+        try:
+            lines = self._regions.detect(bgr, None if deadline is None else deadline - time.perf_counter())
+        except DetectorTimeout:
+            raise OcrFailure("DEADLINE_EXCEEDED", "text detection did not finish before the deadline") from None
         words: list[Word] = []
-        for line_index, quad in enumerate(self._regions.detect(bgr)):
-            line_crop, inverse = crop(bgr, quad)
-            if line_crop.shape[0] > 1.5 * line_crop.shape[1]:
-                continue  # vertical text: Tesseract's English model cannot read it
-            words += [word for word in self._read_line(line_crop, inverse, line_index, deadline)
-                      if word.confidence >= MIN_WORD_CONFIDENCE]
+        for line_index, pieces in enumerate(lines):
+            for quad in pieces:
+                line_crop, inverse = crop(bgr, quad)
+                if line_crop.shape[0] > 1.5 * line_crop.shape[1]:
+                    continue  # vertical text: Tesseract's English model cannot read it
+                words += [word for word in self._read_line(line_crop, inverse, line_index, deadline)
+                          if word.confidence >= MIN_WORD_CONFIDENCE]
         recognised = time.perf_counter()
         return finished_result(width, height, words, exclusion_boxes, options.exclusion_mode,
                                started, masked, recognised)

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from creativelens.ocr_service import messages
 from creativelens.ocr_service.decoding import DEFAULT_MAX_PIXELS, InvalidImage, probe
-from creativelens.ocr_service.engine import TesseractEngine, available_languages
+from creativelens.ocr_service.engine import available_languages
 from creativelens.ocr_service.failures import OcrFailure
 from creativelens.ocr_service.generated import ocr_pb2, ocr_pb2_grpc
 from creativelens.ocr_service.metrics import OcrMetrics
@@ -163,9 +163,14 @@ def _deadline(context) -> float | None:
 class OcrServer:
     """Start with `start()`, stop with `stop()`; `address` is "host:port" once started."""
 
-    def __init__(self, config: ServerConfig, engine_factory=TesseractEngine):
+    def __init__(self, config: ServerConfig, engine_factory=None):
+        """`engine_factory`: what each worker process calls to build its engine; by default the
+        engine `ocr serve` runs (`engines.DEFAULT_ENGINE`)."""
+        from creativelens.ocr_service.engines import DEFAULT_ENGINE
+        from creativelens.ocr_service.engines import engine_factory as named_engine
+
         self.config = config
-        self._engine_factory = engine_factory
+        self._engine_factory = engine_factory or named_engine(DEFAULT_ENGINE)
         self.metrics = OcrMetrics()
         self.pool: EnginePool | None = None
         self.address = ""

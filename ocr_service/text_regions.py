@@ -1,7 +1,9 @@
 """Text-region detection with PP-OCR's DB detector (ONNX, shipped in `rapidocr-onnxruntime` 1.4.4).
 
-`TextRegions.detect` returns one quadrilateral per text line in image pixels, in reading order;
-`crop` straightens a quadrilateral into an upright crop and maps crop pixels back to the image.
+`TextRegions.detect` returns the text lines in image pixels, in reading order, each as the
+quadrilaterals the detector found on it (it splits a line at a wide word gap; `reading_lines`
+joins the pieces again); `crop` straightens a quadrilateral into an upright crop and maps crop
+pixels back to the image.
 Model files are checked by `model_files` before any worker starts (one-line error when missing).
 """
 
@@ -17,6 +19,12 @@ CLASSIFIER_FILE = "ch_ppocr_mobile_v2.0_cls_infer.onnx"
 # The detector sees the image with its shorter side at this many pixels (small images are
 # enlarged, as PP-OCR does by default): measured in `ocr eval`.
 DETECTOR_SHORT_SIDE = 736
+# A detected piece continues a line when it starts at most this many line heights after the
+# previous piece ends, its centre lies on the previous piece's direction within this fraction
+# of the line height, and the heights agree within this factor.
+LINE_GAP_HEIGHTS = 2.0
+LINE_OFFSET_FRACTION = 0.5
+LINE_HEIGHT_RATIO = 1.5
 
 
 class ModelFilesMissing(Exception):
@@ -59,12 +67,72 @@ class TextRegions:
             "max_candidates": 1000, "unclip_ratio": 1.6, "use_dilation": True, "score_mode": "fast",
         })
 
-    def detect(self, bgr: np.ndarray) -> list[np.ndarray]:
-        """Quadrilaterals (4 x 2 float32, clockwise from top-left), top to bottom, left to right."""
-        quads, _ = self._detector(bgr)
-        if quads is None or len(quads) == 0:
+    def detect(self, bgr: np.ndarray, timeout_s: float | None = None) -> list[list[np.ndarray]]:
+        """Text lines top to bottom, then left to right; each its quadrilaterals (4 x 2 float32,
+        clockwise from top-left) left to right. With `timeout_s`, ONNX Runtime is told to stop
+        when it runs out and `DetectorTimeout` is raised."""
+        import threading
+
+        import onnxruntime
+
+        detector = self._detector
+        prepared = detector.get_preprocess(max(bgr.shape[:2]))(bgr)
+        if prepared is None:
             return []
-        return sorted((np.asarray(q, np.float32) for q in quads), key=lambda q: (round(q[0][1] / 10), q[0][0]))
+        session = detector.infer.session
+        run_options = onnxruntime.RunOptions()
+        timer = None
+        if timeout_s is not None:
+            timer = threading.Timer(max(0.0, timeout_s), lambda: setattr(run_options, "terminate", True))
+            timer.start()
+        try:
+            prediction = session.run(None, {session.get_inputs()[0].name: prepared}, run_options)[0]
+        except Exception as error:
+            if run_options.terminate:
+                raise DetectorTimeout() from error
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        quads, _ = detector.postprocess_op(prediction, bgr.shape[:2])
+        quads = detector.filter_tag_det_res(quads, bgr.shape[:2])
+        return reading_lines([np.asarray(q, np.float32) for q in quads])
+
+
+class DetectorTimeout(Exception):
+    """The text detector was stopped at its deadline."""
+
+
+def _geometry(quad: np.ndarray) -> tuple[float, float, float, float, float, float]:
+    """(left x, right x, centre x, centre y, height, slope of the top edge) of a quadrilateral."""
+    height = float((np.linalg.norm(quad[0] - quad[3]) + np.linalg.norm(quad[1] - quad[2])) / 2)
+    dx, dy = quad[1] - quad[0]
+    centre_x, centre_y = quad.mean(axis=0)
+    return (float(quad[:, 0].min()), float(quad[:, 0].max()), float(centre_x), float(centre_y),
+            max(height, 1.0), float(dy / dx) if dx else 0.0)
+
+
+def reading_lines(quads: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """The detector's quadrilaterals grouped into text lines (`LINE_*` above): lines top to
+    bottom, then left to right; pieces left to right."""
+    lines: list[list[np.ndarray]] = []
+    for quad in sorted(quads, key=lambda q: float(q[:, 0].min())):
+        left, _, centre_x, centre_y, height, _ = _geometry(quad)
+        best, best_gap = None, None
+        for line in lines:
+            _, end, last_x, last_y, last_height, slope = _geometry(line[-1])
+            gap = left - end
+            if (-0.5 * last_height <= gap <= LINE_GAP_HEIGHTS * last_height
+                    and abs(centre_y - (last_y + slope * (centre_x - last_x)))
+                    <= LINE_OFFSET_FRACTION * min(height, last_height)
+                    and max(height, last_height) <= LINE_HEIGHT_RATIO * min(height, last_height)
+                    and (best_gap is None or gap < best_gap)):
+                best, best_gap = line, gap
+        if best is None:
+            lines.append([quad])
+        else:
+            best.append(quad)
+    return sorted(lines, key=lambda line: (round(float(line[0][0][1]) / 10), float(line[0][0][0])))
 
 
 def crop(pixels: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
