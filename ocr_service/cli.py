@@ -10,12 +10,6 @@ from creativelens.ocr_service.engines import DEFAULT_ENGINE, ENGINES
 from creativelens.ocr_service.options import EXCLUSION_MODES, THRESHOLDING_METHODS, RecognitionOptions
 from creativelens.tls import add_tls_arguments, tls_from_args, warn_if_exposed
 
-def configuration_keys() -> list[str]:
-    from creativelens.ocr_service.evaluate import CONFIGURATIONS
-
-    return [configuration.key for configuration in CONFIGURATIONS]
-
-
 def add_commands(subparsers) -> None:
     ocr = subparsers.add_parser("ocr", help="the Tesseract OCR sidecar: serve it, evaluate it")
     commands = ocr.add_subparsers(dest="ocr_command", required=True, metavar="OCR_COMMAND")
@@ -59,8 +53,8 @@ def add_commands(subparsers) -> None:
     evaluate.add_argument("--rendered", type=int, default=24, help="how many ad-like images to render")
     evaluate.add_argument("--note", default="", help="a line about the conditions, kept in the results")
     evaluate.add_argument("--configurations", default=None, metavar="KEY,...",
-                          help="which engines/settings to run side by side, in this order (default: all): "
-                               + ", ".join(configuration_keys()))
+                          help="which engines/settings to run side by side, in this order (default: all), "
+                               "e.g. pytesseract,tesseract,rapidocr,regions; an unknown key lists them all")
     evaluate.set_defaults(handler=run_eval)
 
 
