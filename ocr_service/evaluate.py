@@ -55,7 +55,7 @@ def configurations_named(keys: str | None) -> tuple[Configuration, ...]:
     if unknown or not wanted:
         from creativelens.errors import UserError
 
-        raise UserError(f"unknown ocr eval configuration {', '.join(unknown) or keys!r}; known: {', '.join(known)}")
+        raise UserError(f"unknown ocr eval configuration {', '.join(unknown) or repr(keys)}; known: {', '.join(known)}")
     return tuple(known[key] for key in wanted)
 
 

@@ -16,7 +16,7 @@ from creativelens.ocr_service.engines import DEFAULT_ENGINE, engine_factory
 from creativelens.ocr_service.eval_set import (
     CHALLENGES, EvalImage, build_eval_set, render_ad, render_hard_ad, tokens,
 )
-from creativelens.ocr_service.evaluate import CONFIGURATIONS, run_evaluation, score
+from creativelens.ocr_service.evaluate import CONFIGURATIONS, configurations_named, run_evaluation, score
 from creativelens.ocr_service.options import RecognitionOptions
 from creativelens.ocr_service.results import Word
 
@@ -79,6 +79,16 @@ def test_an_engine_whose_model_files_are_missing_fails_at_start_with_one_line(tm
          "--model-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert served.returncode != 0 and "Traceback" not in served.stderr
     assert len(served.stderr.strip().splitlines()) == 1 and "not found in" in served.stderr
+
+
+def test_configurations_are_chosen_by_key_in_the_order_given():
+    chosen = configurations_named("regions, pytesseract,rapidocr")
+    assert [c.key for c in chosen] == ["regions", "pytesseract", "rapidocr"]
+    assert chosen[0].service_engine == DEFAULT_ENGINE and chosen[1].engine == "pytesseract"
+    assert configurations_named(None) == CONFIGURATIONS
+    assert len({c.key for c in CONFIGURATIONS}) == len(CONFIGURATIONS)
+    with pytest.raises(UserError, match="unknown ocr eval configuration bogus; known: pytesseract, regions"):
+        configurations_named("regions,bogus")
 
 
 def test_rendered_ads_are_deterministic_and_truth_excludes_the_logo():
