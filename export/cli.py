@@ -52,7 +52,7 @@ def add_commands(subparsers) -> None:
                          "quantization to 1/model_int8.xml (needs --calibration-images). Repeatable")
     reduced.add_argument("--calibration-images", type=Path, metavar="DIR",
                          help="int8: media to calibrate on (read as `creativelens stream` reads a folder, "
-                         "letterboxed onto the canvases as the client does; up to 300 images)")
+                         "letterboxed onto the canvases as the client does; the first 32 images)")
     reduced.add_argument("--gate-coco-json", type=Path, metavar="J", help="labelled set (COCO JSON) for the AP gate")
     reduced.add_argument("--gate-images", type=Path, metavar="D", help="its image folder")
     parser.set_defaults(handler=run_export)
