@@ -1,8 +1,10 @@
-"""The exported ONNX model called directly in ONNX Runtime, no server: what Triton costs.
+"""The exported ONNX model called directly in a runtime (ONNX Runtime or OpenVINO), no server:
+what Triton costs.
 
 It does what the served pipeline does minus Triton: the client's own decode and letterbox,
-the model (batch of one, `concurrency` images in flight from a thread pool, ONNX Runtime
-threads as the model's CPU config sets them), boxes back to original pixels, the client's
+the model (batch of one, `concurrency` images in flight from a thread pool, the runtime's
+threads as the model's CPU config sets them; OpenVINO compiled per canvas bucket and warmed up,
+as the served config does), boxes back to original pixels, the client's
 default threshold, one JSONL record per image. Latency is timed as the client times it: from
 the moment the letterboxed image goes to the model until its detections are in hand.
 """
@@ -29,17 +31,27 @@ from creativelens.item_result import ItemResult, ModelResult
 from creativelens.model_metadata import ModelMetadata, parameters_of
 
 
-class OnnxDirect:
-    def __init__(self, model_dir: Path, rules: Rules | None = None):
-        from creativelens.export.model_files import OnnxRunner
+RUNTIMES = ("onnxruntime", "openvino", "openvino-bf16")  # openvino-bf16: only on a CPU with native BF16
 
+
+class OnnxDirect:
+    def __init__(self, model_dir: Path, rules: Rules | None = None, runtime: str = "onnxruntime"):
+        from creativelens.export.model_files import OnnxRunner
+        from creativelens.serve.openvino_runner import OpenVinoRunner
+
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         config = read_cpu_config(model_dir)
         parameters = parameters_of(config)
         self.name = config.name
+        self.runtime = runtime
         self.metadata = ModelMetadata.from_parameters(parameters)
-        self.intra_op_threads = int(parameters.get("intra_op_threads", "0"))
-        self.runner = OnnxRunner(model_dir / "1" / parameters.get("onnx_file", "model.onnx"),
-                                 threads=self.intra_op_threads)
+        # each runtime's threads as the serving config sets them (0: every core the process may use)
+        self.threads = int(parameters.get("intra_op_threads" if runtime == "onnxruntime" else "inference_threads", "0"))
+        onnx_file = model_dir / "1" / parameters.get("onnx_file", "model.onnx")
+        self.runner = (OnnxRunner(onnx_file, threads=self.threads) if runtime == "onnxruntime"
+                       else OpenVinoRunner(onnx_file, self.metadata.canvases, threads=self.threads,
+                                           precision="bf16" if runtime == "openvino-bf16" else "f32"))
         self.rules = rules or Rules()
 
     def run(self, paths: Sequence[Path], jsonl_path: Path, concurrency: int,

@@ -9,8 +9,8 @@ from creativelens.canvas import CPU_CANVASES, Canvas, parse_canvas
 from creativelens.demo import DEMO_CANVASES
 
 SEED_JOB_HOURS = 210.0  # the seeds' DefaultPredictor loop over all brands
-TARGET_SPEEDUP = 1.5  # served pipeline over the seed loop, same input size, on the 2-core CPU
-TARGET_TRITON_OVERHEAD_PCT = 10.0  # served pipeline against direct ONNX Runtime, best concurrency
+TARGET_SPEEDUP = 2.0  # served FP32 pipeline over the seed loop, same input size, on the 2-core CPU (issue 11)
+TARGET_TRITON_OVERHEAD_PCT = 10.0  # served pipeline against its runtime called directly, best concurrency
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class BenchPlan:
     video_frames: int = 12
     frame_stride: int = 60
     rounds: int = 2  # the interleaved comparison is repeated, order reversed each round
-    concurrencies: tuple[int, ...] = (1, 2, 4, 8)
+    concurrencies: tuple[int, ...] = (1, 2, 4)  # 8 measured worst on 2 cores (2026-11-23); four pipelines each
     max_batch_sizes: tuple[int, ...] = (1, 4, 8)
     canvas_sweep: tuple[tuple[Canvas, ...], ...] = (CPU_CANVASES,)  # besides `canvases`
     perf_analyzer: PerfAnalyzerSettings = field(default_factory=PerfAnalyzerSettings)

@@ -12,8 +12,11 @@ LATENCY_PLOT = "latency_percentiles.png"
 MAX_BATCH_PLOT = "max_batch_size.png"
 PIPELINE_TITLES = {
     "seed_loop": "(a) seed loop",
-    "served": "(b) served (stream → Triton)",
-    "onnx_direct": "(c) ONNX Runtime direct",
+    "served": "(b) served, OpenVINO FP32 (default CPU config)",
+    "served_onnxruntime": "(b2) served, ONNX Runtime config",
+    "openvino_direct": "(c) OpenVINO direct",
+    "onnx_direct": "(c2) ONNX Runtime direct",
+    "openvino_bf16_direct": "(c3) OpenVINO BF16 direct (reduced precision)",
 }
 QUIET_MEAN_CORES = 0.1  # other processes' CPU while passes are timed
 QUIET_MAX_CORES = 0.3
@@ -47,9 +50,9 @@ def write_plots(results: dict, out_dir: Path) -> list[str]:
     title = f"{results['model']['name']} on {_machine_line(results['machine'])}"
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    axes.plot(concurrencies, [row["served"]["images_per_s"] for row in rows], "o-", label=PIPELINE_TITLES["served"])
-    axes.plot(concurrencies, [row["onnx_direct"]["images_per_s"] for row in rows], "s-",
-              label=PIPELINE_TITLES["onnx_direct"])
+    swept = [kind for kind in PIPELINE_TITLES if kind != "seed_loop" and kind in rows[0]]
+    for kind, style in zip(swept, ("o-", "o--", "s-", "s--", "s:")):
+        axes.plot(concurrencies, [row[kind]["images_per_s"] for row in rows], style, label=PIPELINE_TITLES[kind])
     perf_rows = [row for row in results["perf_analyzer"].get("rows", []) if "inferences_per_s" in row]
     if perf_rows:
         axes.plot([row["concurrency"] for row in perf_rows], [row["inferences_per_s"] for row in perf_rows],
@@ -70,7 +73,7 @@ def write_plots(results: dict, out_dir: Path) -> list[str]:
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
     pipelines = results["pipelines"]
-    names = list(PIPELINE_TITLES)
+    names = [name for name in PIPELINE_TITLES if name in pipelines]
     positions = range(len(names))
     left.bar([p - 0.2 for p in positions], [pipelines[n]["latency_ms_p50"] for n in names], 0.4, label="p50")
     left.bar([p + 0.2 for p in positions], [pipelines[n]["latency_ms_p95"] for n in names], 0.4, label="p95")
@@ -78,7 +81,7 @@ def write_plots(results: dict, out_dir: Path) -> list[str]:
     left.set_ylabel("latency per image (ms)")
     left.set_title("headline settings", fontsize=9)
     left.legend(fontsize=8)
-    for kind, marker, color in (("served", "o", "C0"), ("onnx_direct", "s", "C1")):
+    for kind, marker, color in (("served", "o", "C0"), ("openvino_direct", "s", "C1")):
         for percentile, style in (("p50", "-"), ("p95", "--")):
             right.plot(concurrencies, [row[kind][f"latency_ms_{percentile}"] for row in rows], marker + style,
                        color=color, label=f"{PIPELINE_TITLES[kind].split(' ', 1)[1]} {percentile}")
@@ -139,8 +142,13 @@ def render_markdown(results: dict) -> str:
                  _setting(name, p)] for name, p in pipelines.items()]),
         "",
         f"- Speedup of (b) over (a): **{comparison['speedup_served_over_seed']:.2f}×** "
-        f"(target ≥ {targets['speedup_min']}×: {_verdict(targets['speedup_met'])}).",
-        f"- Triton's overhead of (b) over (c), each at its best concurrency: "
+        f"(target ≥ {targets['speedup_min']}×: {_verdict(targets['speedup_met'])}); every pipeline over (a): "
+        + ", ".join(f"{PIPELINE_TITLES[name].split(' ', 1)[0]} {gain:.2f}×"
+                    for name, gain in comparison["speedup_over_seed"].items()) + ".",
+        f"- The client's own cost per image (decode + letterbox, before any model): "
+        f"{results['client_cost']['decode_letterbox_ms_per_image']} ms wall, "
+        f"{results['client_cost']['decode_letterbox_cpu_ms_per_image']} ms CPU.",
+        f"- Triton's overhead of (b) over (c), the same runtime, each at its best concurrency: "
         f"**{comparison['triton_overhead_pct']:.1f} %** (target < {targets['triton_overhead_max_pct']:.0f} %: "
         f"{_verdict(targets['triton_overhead_met'])}).",
         f"- Average batch Triton formed for (b): {_f(pipelines['served'].get('average_batch_size'), 2)} "
@@ -182,7 +190,7 @@ def render_markdown(results: dict) -> str:
         "## Method",
         "",
         f"One process tree, one machine: a warm-up image per bucket and pipeline (not timed), then "
-        f"{results['plan']['rounds']} round(s) of [seed loop; served and direct at each concurrency "
+        f"{results['plan']['rounds']} round(s) of [seed loop; both served configs and both direct runtimes at each concurrency "
         f"{results['plan']['concurrencies']}], every other round in reverse order. A pipeline's numbers "
         "add up its passes. images/s = images / wall seconds of the passes (the served pass's wall time is "
         "the client's own, from its first read to its last record). Latency: seed loop from `cv2.imread` to "
@@ -198,12 +206,14 @@ def render_markdown(results: dict) -> str:
         "",
         "## Concurrency sweep",
         "",
-        _table(["in flight", "(b) images/s", "(b) p50 ms", "(b) p95 ms", "(b) avg batch", "(c) images/s",
-                "(c) p50 ms", "(c) p95 ms", "Triton overhead"],
+        _table(["in flight", "(b) images/s", "(b) p50 ms", "(b) p95 ms", "(b) avg batch", "(b2) images/s",
+                "(c) images/s", "(c) p50 ms", "(c2) images/s", "(c3) BF16 images/s", "Triton overhead (b) vs (c)"],
                [[row["concurrency"], _f(row["served"]["images_per_s"], 2), _f(row["served"]["latency_ms_p50"], 0),
                  _f(row["served"]["latency_ms_p95"], 0), _f(row["served"].get("average_batch_size"), 2),
-                 _f(row["onnx_direct"]["images_per_s"], 2), _f(row["onnx_direct"]["latency_ms_p50"], 0),
-                 _f(row["onnx_direct"]["latency_ms_p95"], 0), f"{row['triton_overhead_pct']:.1f} %"]
+                 _f(row["served_onnxruntime"]["images_per_s"], 2),
+                 _f(row["openvino_direct"]["images_per_s"], 2), _f(row["openvino_direct"]["latency_ms_p50"], 0),
+                 _f(row["onnx_direct"]["images_per_s"], 2),
+                 _f(row.get("openvino_bf16_direct", {}).get("images_per_s"), 2), f"{row['triton_overhead_pct']:.1f} %"]
                 for row in sweeps["concurrency"]]),
         "",
         f"![throughput vs concurrency]({THROUGHPUT_PLOT})",
@@ -306,14 +316,14 @@ def _perf_analyzer_lines(perf: dict) -> list[str]:
 
 def _target_lines(comparison: dict, pipelines: dict) -> list[str]:
     targets = comparison["targets"]
-    seed, served, direct = pipelines["seed_loop"], pipelines["served"], pipelines["onnx_direct"]
+    seed, served, direct = pipelines["seed_loop"], pipelines["served"], pipelines["openvino_direct"]
     return [
         f"- Served ≥ {targets['speedup_min']}× the seed loop at the same input size: "
         f"{_verdict(targets['speedup_met'])} ({comparison['speedup_served_over_seed']:.2f}×).",
-        f"- Triton's overhead < {targets['triton_overhead_max_pct']:.0f} % against direct ONNX Runtime at "
+        f"- Triton's overhead < {targets['triton_overhead_max_pct']:.0f} % against direct OpenVINO at "
         f"the best concurrency: {_verdict(targets['triton_overhead_met'])} "
         f"({comparison['triton_overhead_pct']:.1f} %).",
-        f"- The runtime's own ceiling: (c) ONNX Runtime alone, no server, is "
+        f"- The runtime's own ceiling: (c) OpenVINO alone, no server, is "
         f"{direct['images_per_s'] / seed['images_per_s']:.2f}× the seed loop; a server can add to that only by "
         "overlapping decoding with inference or by batching.",
         f"- Where the time goes (CPU seconds per image, whole process tree): seed loop "
@@ -323,9 +333,9 @@ def _target_lines(comparison: dict, pipelines: dict) -> list[str]:
 
 
 def _setting(name: str, pipeline: dict) -> str:
-    if name == "served":
+    if name.startswith("served"):
         return f"{pipeline['concurrency']} in flight, avg batch {_f(pipeline.get('average_batch_size'), 2)}"
-    if name == "onnx_direct":
+    if name.endswith("_direct"):
         return f"{pipeline['concurrency']} in flight"
     return "one at a time"
 
@@ -356,7 +366,7 @@ def render_summary_lines(results: dict) -> list[str]:
     if results["model"]["random_weights"]:
         lines.append("!!! RANDOM WEIGHTS: speed only; the detections are meaningless !!!")
     for name, pipeline in pipelines.items():
-        lines.append(f"{PIPELINE_TITLES[name]:<32} {pipeline['images_per_s']:7.2f} images/s  "
+        lines.append(f"{PIPELINE_TITLES[name]:<48} {pipeline['images_per_s']:7.2f} images/s  "
                      f"p50 {_f(pipeline['latency_ms_p50'], 0)} ms  p95 {_f(pipeline['latency_ms_p95'], 0)} ms  "
                      f"({_setting(name, pipeline)})")
     lines.append(f"speedup (b)/(a) {comparison['speedup_served_over_seed']:.2f}x "

@@ -27,6 +27,26 @@ from creativelens.benchmarks.plan import BenchPlan
 from creativelens.benchmarks.process_cpu import machine_busy_cpu_seconds, tree_cpu_seconds
 from creativelens.errors import UserError
 
+SERVED_CONFIGS = {"served": "cpu", "served_onnxruntime": "cpu_onnxruntime"}  # pipeline -> Triton config name
+DIRECT_RUNTIMES = {"openvino_direct": "openvino", "onnx_direct": "onnxruntime", "openvino_bf16_direct": "openvino-bf16"}
+COMPARED = (*SERVED_CONFIGS, *DIRECT_RUNTIMES)  # measured at every concurrency, interleaved
+
+
+def compared_here() -> tuple[str, ...]:
+    """COMPARED less BF16 on a CPU without native BF16 (emulated there: slower, not worth a row)."""
+    from creativelens.export.reduced_precision import bf16_refusal
+
+    return tuple(kind for kind in COMPARED if kind != "openvino_bf16_direct" or bf16_refusal() is None)
+PIPELINE_DESCRIPTIONS = {
+    "served": "creativelens stream -> tritonserver, configs/cpu.pbtxt (python backend, OpenVINO FP32), dynamic batching",
+    "served_onnxruntime": "creativelens stream -> tritonserver, configs/cpu_onnxruntime.pbtxt (python backend, "
+                          "ONNX Runtime), dynamic batching",
+    "onnx_direct": "client decode + letterbox -> ONNX Runtime in process, batch of one",
+    "openvino_direct": "client decode + letterbox -> OpenVINO FP32 in process (compiled per bucket), batch of one",
+    "openvino_bf16_direct": "the same with INFERENCE_PRECISION_HINT=bf16: REDUCED PRECISION, speed only here "
+                            "(its accuracy gate: export --precision bf16)",
+}
+
 INPUT_SIZE_MATCHING = (
     "The served client letterboxes each image onto the canvas bucket nearest its aspect, scaled by "
     "min(canvas_h / h, canvas_w / w). DefaultPredictor resizes by min(MIN_SIZE_TEST / short side, "
@@ -119,7 +139,8 @@ class BenchRun:
             "model": comparison["model"],
             "media": bench_set.describe(),
             "pipelines": pipelines,
-            "comparison": headline(pipelines["seed_loop"], pipelines["served"], pipelines["onnx_direct"]),
+            "comparison": headline(pipelines),
+            "client_cost": comparison["client_cost"],
             "sweeps": {
                 "concurrency": comparison["concurrency_rows"],
                 "max_batch_size": max_batch,
@@ -136,48 +157,58 @@ class BenchRun:
 
         plan = self.plan
         model_dir = repository / plan.model
-        direct = OnnxDirect(model_dir)
+        compared = compared_here()
+        directs = {kind: OnnxDirect(model_dir, runtime=runtime) for kind, runtime in DIRECT_RUNTIMES.items()
+                   if kind in compared}
+        direct = directs["onnx_direct"]
         seed = SeedLoop(detector, direct.metadata.canvases)
         warmup = _one_per_bucket(media, direct.metadata.canvases)
         totals: dict[tuple[str, int], _Totals] = defaultdict(_Totals)
         config = read_cpu_config(model_dir)
 
-        with TritonServer(repository, log_path=self.work_dir / "tritonserver.log") as server:
+        # Both serving configs are up at once (an idle server costs no CPU), so their passes interleave.
+        with TritonServer(repository, SERVED_CONFIGS["served"], log_path=self.work_dir / "tritonserver.log") as server, \
+                TritonServer(repository, SERVED_CONFIGS["served_onnxruntime"],
+                             log_path=self.work_dir / "tritonserver-onnxruntime.log") as server_onnxruntime:
+            servers = {"served": server, "served_onnxruntime": server_onnxruntime}
             self._status("warm-up")
             seed.run(warmup, self.work_dir / "warmup-seed.csv")
-            direct.run(warmup, self.work_dir / "warmup-direct.jsonl", 1)
-            self._served(server, warmup, "warmup-served", 1, timed=False)
+            for kind, runner in directs.items():
+                runner.run(warmup, self.work_dir / f"warmup-{kind}.jsonl", 1)
+            for kind, each in servers.items():
+                self._served(each, warmup, f"warmup-{kind}", 1, timed=False)
             for round_index in range(plan.rounds):
-                steps = [("seed_loop", 0)] + [(kind, c) for c in plan.concurrencies
-                                              for kind in ("served", "onnx_direct")]
+                steps = [("seed_loop", 0)] + [(kind, c) for c in plan.concurrencies for kind in compared]
                 if round_index % 2:
                     steps.reverse()
                 for kind, concurrency in steps:
                     totals[kind, concurrency].add(*self._step(kind, concurrency, round_index, seed,
-                                                              direct, server, media))
+                                                              directs, servers, media))
+            client_cost = _client_cost(media, direct.metadata.canvases)
             perf = self._perf_analyzer(server, plan.model, direct, media)
 
         rows = []
         for concurrency in plan.concurrencies:
-            served, on_onnx = totals["served", concurrency].summary(), totals["onnx_direct", concurrency].summary()
-            rows.append({"concurrency": concurrency, "served": served, "onnx_direct": on_onnx,
-                         "triton_overhead_pct": triton_overhead_pct(served["images_per_s"], on_onnx["images_per_s"])})
-        best_served = max(rows, key=lambda row: row["served"]["images_per_s"])
-        best_direct = max(rows, key=lambda row: row["onnx_direct"]["images_per_s"])
+            row = {"concurrency": concurrency, **{kind: totals[kind, concurrency].summary() for kind in compared}}
+            row["triton_overhead_pct"] = triton_overhead_pct(row["served"]["images_per_s"],
+                                                             row["openvino_direct"]["images_per_s"])
+            rows.append(row)
+        best = {kind: max(rows, key=lambda row: row[kind]["images_per_s"]) for kind in compared}
+        best_served = best["served"]
         seed_summary = totals["seed_loop", 0].summary()
-        pipelines = {
-            "seed_loop": dict(seed_summary, description="cv2.imread -> Detectron2 DefaultPredictor, one image at a time"),
-            "served": dict(best_served["served"], concurrency=best_served["concurrency"],
-                           max_batch_size=config.max_batch_size,
-                           description="creativelens stream -> tritonserver (python backend, OpenVINO FP32), "
-                                       "dynamic batching"),
-            "onnx_direct": dict(best_direct["onnx_direct"], concurrency=best_direct["concurrency"],
-                                intra_op_threads=direct.intra_op_threads,
-                                description="client decode + letterbox -> ONNX Runtime in process, batch of one"),
-        }
+        pipelines = {"seed_loop": dict(seed_summary, description="cv2.imread -> Detectron2 DefaultPredictor, "
+                                                                 "one image at a time")}
+        for kind in compared:
+            pipelines[kind] = dict(best[kind][kind], concurrency=best[kind]["concurrency"],
+                                   description=PIPELINE_DESCRIPTIONS[kind])
+            if kind in SERVED_CONFIGS:
+                pipelines[kind]["max_batch_size"] = config.max_batch_size
+            else:
+                pipelines[kind]["threads"] = directs[kind].threads
         canvases = [canvas.name for canvas in direct.metadata.canvases]
         return {
             "pipelines": pipelines,
+            "client_cost": client_cost,
             "concurrency_rows": rows,
             "best_served_concurrency": best_served["concurrency"],
             "perf_analyzer": perf,
@@ -202,7 +233,7 @@ class BenchRun:
             },
         }
 
-    def _step(self, kind: str, concurrency: int, round_index: int, seed, direct, server, media):
+    def _step(self, kind: str, concurrency: int, round_index: int, seed, directs, servers, media):
         """One timed pass of one pipeline over the media: (measurement, inferences, executions)."""
         label = f"round{round_index + 1}-{kind}" + (f"-c{concurrency}" if concurrency else "")
         self._status(label)
@@ -210,10 +241,10 @@ class BenchRun:
         inferences = executions = 0
         if kind == "seed_loop":
             measurement = seed.run(media, self.work_dir / f"{label}.csv", self._advance)
-        elif kind == "onnx_direct":
-            measurement = direct.run(media, self.work_dir / f"{label}.jsonl", concurrency, self._advance)
+        elif kind in DIRECT_RUNTIMES:
+            measurement = directs[kind].run(media, self.work_dir / f"{label}.jsonl", concurrency, self._advance)
         else:
-            run = self._served(server, media, label, concurrency)
+            run = self._served(servers[kind], media, label, concurrency)
             measurement, inferences, executions = run.measurement, run.inference_count, run.execution_count
         ours = tree_cpu_seconds() - cpu_before
         self._others.append((machine_busy_cpu_seconds() - machine_before - ours, time.perf_counter() - started))
@@ -262,7 +293,7 @@ class BenchRun:
                 self._served(server, _one_per_bucket(media, _canvases_of(repository, self.plan.model)),
                              f"warmup-mb{max_batch_size}", 1, timed=False)
                 totals = _Totals()
-                totals.add(*self._step("served", concurrency, 0, None, None, server, media))
+                totals.add(*self._step("served", concurrency, 0, None, None, {"served": server}, media))
             rows.append({"max_batch_size": max_batch_size, "concurrency": concurrency, "served": totals.summary(),
                          "measured_in": "own server"})
         return rows
@@ -279,8 +310,8 @@ class BenchRun:
         with TritonServer(repository, log_path=self.work_dir / f"tritonserver-{names}.log") as server:
             self._served(server, warmup, f"warmup-{names}", 1, timed=False)
             seed.run(warmup, self.work_dir / f"warmup-seed-{names}.csv")
-            seed_totals.add(*self._step("seed_loop", 0, 0, seed, None, server, media))
-            served_totals.add(*self._step("served", concurrency, 0, None, None, server, media))
+            seed_totals.add(*self._step("seed_loop", 0, 0, seed, None, None, media))
+            served_totals.add(*self._step("served", concurrency, 0, None, None, {"served": server}, media))
         seed_summary, served_summary = seed_totals.summary(), served_totals.summary()
         return {
             "canvases": [canvas.name for canvas in canvases],
@@ -312,7 +343,7 @@ class BenchRun:
         from tqdm import tqdm
 
         plan = self.plan
-        passes = plan.rounds * (1 + 2 * len(plan.concurrencies)) + len(plan.max_batch_sizes) \
+        passes = plan.rounds * (1 + len(compared_here()) * len(plan.concurrencies)) + len(plan.max_batch_sizes) \
             + 2 * len(plan.canvas_sweep) - (exported_max_batch in plan.max_batch_sizes)
         self._bar = tqdm(total=passes * images, unit="img", desc="bench", dynamic_ncols=True)
 
@@ -328,6 +359,20 @@ class BenchRun:
     def _close_progress(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def _client_cost(media: list[Path], canvases) -> dict:
+    """The client's own work per image before any model runs: decode + letterbox (the gRPC cost is
+    the served latency minus the direct one, at one in flight)."""
+    from creativelens.client.decode import prepare
+    from creativelens.client.sources import Item
+
+    cpu_before, started = time.process_time(), time.perf_counter()
+    for path in media:
+        prepare(Item(str(path)), canvases)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+    return {"images": len(media), "decode_letterbox_ms_per_image": round(wall * 1000 / len(media), 2),
+            "decode_letterbox_cpu_ms_per_image": round(cpu * 1000 / len(media), 2)}
 
 
 def _disturbance(others: list[tuple[float, float]]) -> dict:

@@ -15,6 +15,9 @@ from creativelens.benchmarks.model_cache import read_cpu_config, weights_match, 
 from creativelens.benchmarks.plan import SEED_JOB_HOURS, TARGET_SPEEDUP, TARGET_TRITON_OVERHEAD_PCT, full_plan, quick_plan
 from creativelens.benchmarks.process_cpu import tree_cpu_seconds
 from creativelens.benchmarks.report import REPORT_SECTIONS
+from creativelens.benchmarks.suite import compared_here
+
+COMPARED = compared_here()
 from creativelens.benchmarks.seed_loop import resized_size
 from creativelens.canvas import CPU_CANVASES, choose_canvas, letterbox
 
@@ -51,7 +54,8 @@ def test_every_section_is_present_with_measured_numbers(quick_run):
     images = results["media"]["images"]
     assert images == len(results["media"]["stills"]) + len(results["media"]["video_frames"]) >= 4
     plan = quick_plan()
-    for name in ("seed_loop", "served", "onnx_direct"):
+    assert set(results["pipelines"]) == {"seed_loop", *COMPARED}
+    for name in ("seed_loop", *COMPARED):
         pipeline = results["pipelines"][name]
         assert pipeline["errors"] == 0
         for field in ("images_per_s", "latency_ms_p50", "latency_ms_p95", "cpu_s_per_image", "cores_busy"):
@@ -60,7 +64,7 @@ def test_every_section_is_present_with_measured_numbers(quick_run):
         assert len(pipeline["images_per_s_per_pass"]) == plan.rounds
     assert results["pipelines"]["seed_loop"]["images"] == plan.rounds * images
     for row in results["sweeps"]["concurrency"]:
-        assert row["served"]["images"] == row["onnx_direct"]["images"] == plan.rounds * images
+        assert {row[kind]["images"] for kind in COMPARED} == {plan.rounds * images}
     assert [row["concurrency"] for row in results["sweeps"]["concurrency"]] == list(plan.concurrencies)
     assert [row["max_batch_size"] for row in results["sweeps"]["max_batch_size"]] == list(plan.max_batch_sizes)
     assert results["sweeps"]["canvas"][0]["canvases"] == results["model"]["canvases"]
@@ -69,28 +73,33 @@ def test_every_section_is_present_with_measured_numbers(quick_run):
 def test_derived_numbers_follow_from_the_measured_rates(quick_run):
     _, results, _ = quick_run
     pipelines, comparison = results["pipelines"], results["comparison"]
-    seed, served, direct = (pipelines[name]["images_per_s"] for name in ("seed_loop", "served", "onnx_direct"))
-    for name in ("seed_loop", "served", "onnx_direct"):
+    seed, served, direct = (pipelines[name]["images_per_s"] for name in ("seed_loop", "served", "openvino_direct"))
+    for name in ("seed_loop", *COMPARED):
         pipeline = pipelines[name]
         assert pipeline["images_per_s"] == pytest.approx(pipeline["images"] / pipeline["wall_s"], rel=1e-3)
         assert pipeline["cpu_s_per_image"] == pytest.approx(pipeline["cpu_s"] / pipeline["images"], rel=1e-3)
     assert comparison["speedup_served_over_seed"] == pytest.approx(served / seed)
+    for name in COMPARED:
+        assert comparison["speedup_over_seed"][name] == pytest.approx(pipelines[name]["images_per_s"] / seed)
+    assert results["client_cost"]["decode_letterbox_ms_per_image"] > 0
     assert comparison["projected_job_hours"] == pytest.approx(SEED_JOB_HOURS / (served / seed))
     assert comparison["triton_overhead_pct"] == pytest.approx((direct / served - 1) * 100)
     assert comparison["targets"]["speedup_met"] == (served / seed >= TARGET_SPEEDUP)
     assert comparison["targets"]["triton_overhead_met"] == ((direct / served - 1) * 100 < TARGET_TRITON_OVERHEAD_PCT)
     rows = results["sweeps"]["concurrency"]
     assert served == max(row["served"]["images_per_s"] for row in rows)
-    assert direct == max(row["onnx_direct"]["images_per_s"] for row in rows)
+    for kind in COMPARED:
+        assert pipelines[kind]["images_per_s"] == max(row[kind]["images_per_s"] for row in rows)
     best = next(row for row in rows if row["concurrency"] == pipelines["served"]["concurrency"])
     assert best["served"]["images_per_s"] == served
     for row in rows:
         assert row["triton_overhead_pct"] == pytest.approx(
-            (row["onnx_direct"]["images_per_s"] / row["served"]["images_per_s"] - 1) * 100)
-        stats = row["served"]
-        assert stats["triton_inferences"] == stats["images"]  # Triton counted every image we sent
-        assert stats["average_batch_size"] == pytest.approx(stats["triton_inferences"] / stats["triton_executions"])
-        assert 1 <= stats["average_batch_size"] <= pipelines["served"]["max_batch_size"]
+            (row["openvino_direct"]["images_per_s"] / row["served"]["images_per_s"] - 1) * 100)
+        for kind in ("served", "served_onnxruntime"):
+            stats = row[kind]
+            assert stats["triton_inferences"] == stats["images"]  # Triton counted every image we sent
+            assert stats["average_batch_size"] == pytest.approx(stats["triton_inferences"] / stats["triton_executions"])
+            assert 1 <= stats["average_batch_size"] <= pipelines[kind]["max_batch_size"]
     for row in results["sweeps"]["max_batch_size"]:
         assert 1 <= row["served"]["average_batch_size"] <= row["max_batch_size"]
     canvas_row = results["sweeps"]["canvas"][0]
