@@ -82,9 +82,17 @@ def evaluated(trained, tmp_path_factory):
 
 
 def _same_numbers(eager, other):
-    for key in ("AP", "AP50", "AP75", "accuracy", "precision", "recall"):
+    """AP within 0.005; the counts at the swept thresholds may differ by one detection at most: the
+    runtimes agree on scores within parity's 1e-3, and the sweep puts a class's threshold just above
+    one of its scores, so a nearly untrained model's borderline detection can fall either side."""
+    for key in ("AP", "AP50", "AP75"):
         assert other[key] == pytest.approx(eager[key], abs=0.005), key
-    assert other["confusion_matrix"] == eager["confusion_matrix"]
+    moved = sum(abs(other["counts"][k] - eager["counts"][k]) for k in ("tp", "fp", "fn"))
+    assert moved <= 2, (eager["counts"], other["counts"])  # one flip moves a TP to FN (or an FP away)
+    matrix_moved = sum(abs(a - b) for row_a, row_b in zip(eager["confusion_matrix"]["counts"],
+                                                          other["confusion_matrix"]["counts"])
+                       for a, b in zip(row_a, row_b))
+    assert matrix_moved <= 2, (eager["confusion_matrix"], other["confusion_matrix"])
 
 
 def test_checkpoint_and_its_onnx_export_evaluate_the_same(evaluated, tmp_path):

@@ -45,7 +45,7 @@ class DatasetFiles:
         return self.root / "images" / split
 
 
-def _draw(kind: str, size: int, colour, accent) -> tuple[np.ndarray, np.ndarray]:
+def draw_mark(kind: str, size: int, colour, accent) -> tuple[np.ndarray, np.ndarray]:
     """One shape on a transparent square patch: BGR pixels and a 0/255 mask."""
     s = size
     pixels = np.zeros((s, s, 3), np.uint8)
@@ -127,7 +127,7 @@ def _paste(rng, image, kind, occluded_ok=True):
     size = int(np.exp(rng.uniform(np.log(18), np.log(110))))
     colour = tuple(int(v) for v in rng.integers(0, 256, 3))
     accent = tuple(int(v) for v in rng.integers(0, 256, 3))
-    pixels, mask = _draw(kind, size, colour, accent)
+    pixels, mask = draw_mark(kind, size, colour, accent)
     angle = rng.uniform(-35, 35)
     side = int(size * 1.5)
     matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, 1.0)

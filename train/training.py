@@ -102,15 +102,13 @@ def build_config(spec: TrainSpec, train_split, val_split, train_dataset: dict, l
     cfg.SOLVER.IMS_PER_BATCH = spec.ims_per_batch
     cfg.SOLVER.BASE_LR = linear_scaled_lr(spec.ims_per_batch)
     cfg.SOLVER.MAX_ITER = spec.iterations
-    cfg.SOLVER.STEPS = tuple(sorted({s for s in (int(spec.iterations * 0.75), int(spec.iterations * 0.9)) if 0 < s < spec.iterations}))
-    cfg.SOLVER.WARMUP_ITERS = min(100, max(1, spec.iterations // 10))
-    cfg.SOLVER.CHECKPOINT_PERIOD = max(10, spec.iterations // 4)
     cfg.TEST.EVAL_PERIOD = 0
     cfg.OUTPUT_DIR = str(spec.out)
     try:
         cfg.merge_from_list([part for item in spec.overrides for part in _split_override(item)])
     except Exception as error:  # yacs: KeyError / ValueError / AssertionError for a bad key or value
         raise UserError(f"--set: {error}") from None
+    _schedule(cfg, {item.partition("=")[0] for item in spec.overrides})
     if not spec.from_scratch and not cfg.MODEL.WEIGHTS:
         raise UserError("no start weights: pass --weights PATH, a model-zoo --config, or --from-scratch")
     if cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN" or cfg.MODEL.MASK_ON or cfg.MODEL.KEYPOINT_ON:
@@ -120,6 +118,18 @@ def build_config(spec: TrainSpec, train_split, val_split, train_dataset: dict, l
         f"{cfg.SOLVER.MAX_ITER} iterations, batch {cfg.SOLVER.IMS_PER_BATCH}, input {short}/{long} px, "
         f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES} classes")
     return cfg
+
+
+def _schedule(cfg, overridden: set[str]) -> None:
+    """LR steps at 75 % and 90 % of the final MAX_ITER (a --set or --grid SOLVER.MAX_ITER included),
+    warm-up min(100, N/10), a checkpoint every N/4; a schedule key set explicitly is kept."""
+    iterations = cfg.SOLVER.MAX_ITER
+    if "SOLVER.STEPS" not in overridden:
+        cfg.SOLVER.STEPS = tuple(sorted({s for s in (int(iterations * 0.75), int(iterations * 0.9)) if 0 < s < iterations}))
+    if "SOLVER.WARMUP_ITERS" not in overridden:
+        cfg.SOLVER.WARMUP_ITERS = min(100, max(1, iterations // 10))
+    if "SOLVER.CHECKPOINT_PERIOD" not in overridden:
+        cfg.SOLVER.CHECKPOINT_PERIOD = max(10, iterations // 4)
 
 
 def _split_override(item: str) -> list[str]:
