@@ -70,12 +70,11 @@ def max_iter(trained: Path) -> int:
     return int(re.search(r"^  MAX_ITER: (\d+)", (trained / "config.yaml").read_text(), re.M).group(1))
 
 
-def train(trained: Path, iterations: int, log: Path) -> float:
-    started = time.monotonic()
+def train(trained: Path, dataset_root: Path, iterations: int, log: Path) -> None:
+    """The one-command training; its speed is read back from `log` (Detectron2's own timer)."""
     with log.open("w") as sink:
         subprocess.run(["train/train_synthetic.sh", str(iterations)], check=True, stdout=sink, stderr=subprocess.STDOUT,
-                       env={**os.environ, "OUT": str(trained)})
-    return time.monotonic() - started
+                       env={**os.environ, "OUT": str(trained), "DATA": str(dataset_root)})
 
 
 def export(trained: Path, repository: Path) -> dict:
@@ -126,10 +125,6 @@ def grid_search(trained: Path, dataset_root: Path, work: Path) -> dict:
     table = json.loads((out / "grid.json").read_text())
     table.update({"start_weights": start.name, "wall_s": round(time.monotonic() - started, 1)})
     return table
-
-
-def _machine_load() -> dict:
-    return {"load_average": [round(v, 2) for v in os.getloadavg()]}
 
 
 def write_report(report: dict, folder: Path) -> None:
@@ -190,11 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     print("!!! SYNTHETIC data: a made-up brand, to prove the pipeline, not a real detector !!!", flush=True)
     work = args.work_dir.absolute()
     work.mkdir(parents=True, exist_ok=True)
-    training_load = _machine_load()["load_average"]
+    training_load = [round(v, 2) for v in os.getloadavg()]
     logs = args.training_log
     if not (args.trained / "model_final.pth").is_file():
         logs = [work / "train.log"]
-        train(args.trained, args.iterations, logs[0])
+        train(args.trained, args.dataset, args.iterations, logs[0])
     elif not logs:
         raise SystemExit(f"{args.trained} is already trained: name its log with --training-log (or remove it to retrain)")
     machine_before, ours_before = machine_busy_cpu_seconds(), tree_cpu_seconds()
