@@ -1,4 +1,4 @@
-"""`creativelens spark INPUT... --servers HOST:PORT[,HOST:PORT...] --out PATH`: the labelling
+"""`creativelens spark INPUT... [--servers HOST:PORT[,HOST:PORT...]] --out PATH`: the labelling
 job on Apache Spark (also the spark-submit entry point: `python -m creativelens.spark`)."""
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, master_default: str | None
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="files, folders, globs, text lists of paths, .csv/.parquet tables with a "
                              "'path' column; local paths or any URI Spark reads (hdfs://, s3a://, ...)")
-    parser.add_argument("--servers", "--server", dest="servers", action="append", required=True,
+    parser.add_argument("--servers", "--server", dest="servers", action="append",
                         metavar="HOST:PORT[,HOST:PORT...]",
                         help="Triton gRPC endpoints, comma-separated or repeated; every task spreads its "
-                             "requests over them")
+                             "requests over them (default 127.0.0.1:8001, where `creativelens serve` listens)")
     parser.add_argument("--out", required=True, help="results folder or URI (re-use it to resume)")
     parser.add_argument("--model", action="append", metavar="NAME",
                         help="model to run, repeatable (default: every ready detector on the servers)")

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from creativelens.client.endpoints import DEFAULT_FAILOVER_AFTER_S
+from creativelens.client.endpoints import DEFAULT_ENDPOINT, DEFAULT_FAILOVER_AFTER_S
 from creativelens.client.pipeline import DEFAULT_REPEAT_THRESHOLD
 from creativelens.client.rules import Rules
 from creativelens.client.sources import DEFAULT_MAX_PIXELS
@@ -24,7 +24,7 @@ RANDOM_WEIGHTS_BANNER = ("!!! A served model has RANDOM WEIGHTS: its detections 
 
 @dataclass
 class SparkJobOptions:
-    servers: tuple[str, ...] = ("127.0.0.1:8001",)
+    servers: tuple[str, ...] = (DEFAULT_ENDPOINT,)
     models: tuple[str, ...] = ()  # empty: every ready detector on the first server that answers
     every: int = 10
     fps: float | None = None  # instead of every: frames per second of video time

@@ -212,3 +212,16 @@ def test_missing_java_is_one_line_naming_the_fix(environment, tmp_path):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Java" in lines[0] and "openjdk-17-jre-headless" in lines[0], done.stderr
+
+
+def test_servers_default_to_where_serve_and_stream_meet():
+    from creativelens.cli import build_parser
+    from creativelens.client.endpoints import parse_endpoints
+    from creativelens.spark.cli import options_from
+
+    parser = build_parser()
+    serve_args = parser.parse_args(["serve", "--model-repository", "repo"])
+    stream_args = parser.parse_args(["stream", "ads/", "--out", "results/"])
+    spark_args = parser.parse_args(["spark", "ads/", "--out", "results-spark/"])
+    served = f"{serve_args.address}:{serve_args.grpc_port}"
+    assert options_from(spark_args).servers == parse_endpoints(stream_args.server) == (served,)
