@@ -10,6 +10,7 @@ APT_PACKAGES=(
   fonts-liberation fonts-dejavu-core                  # fonts for rendered OCR test images
   opencv-doc                                          # real sample media: vtest.avi, messi5.jpg, ...
   docker-compose                                      # validates docker-compose.yml (no engine needed)
+  curl                                                # the README's wait for a ready server
   openjdk-17-jre-headless                             # Java for PySpark 4 (creativelens spark)
 )
 DETECTRON2_WHEEL=sal_detectron2-0.7.2-cp310-none-any.whl
