@@ -25,6 +25,10 @@ def add_commands(subparsers) -> None:
     source.add_argument("--from-training", type=Path, metavar="OUT",
                         help="a `creativelens train` folder: its config.yaml, model_final.pth, labels.txt and "
                         "thresholds.json (served name: the folder's name unless --model)")
+    source.add_argument("--allow-unused-weights", action="store_true",
+                        help="export although the checkpoint holds tensors the model does not have (e.g. the mask "
+                        "head of a Mask R-CNN checkpoint, exported as a box detector); they are named on stderr. "
+                        "Missing tensors and tensors of other shapes are always refused")
     source.add_argument("--random-weights", action="store_true",
                         help="random weights, for machines that cannot download the zoo's (says so everywhere)")
     parser.add_argument("--canvas", action="append", metavar="HxW",
@@ -148,6 +152,8 @@ def run_export(args: argparse.Namespace) -> int:
     detector = load_detector(
         args.model, config_file=args.config_file, weights=args.weights,
         random_weights=args.random_weights, labels_file=args.labels,
+        allow_unused_weights=args.allow_unused_weights,
+        log=lambda message: print(f"creativelens export: warning: {message}", file=sys.stderr),
     )
     reduced = reduced_precision_request(args, precisions, detector.class_names, canvases)
     result = export_to_repository(

@@ -59,12 +59,16 @@ def load_detector(
     labels_file: str | Path | None = None,
     device: str = "cpu",
     seed: int = 0,
+    allow_unused_weights: bool = False,
+    log=print,
 ) -> Detector:
     """A Detectron2 Faster R-CNN in eval mode, plus its class names.
 
     `model` is a zoo name (see ZOO_CONFIGS); with `config_file` it only names the result.
     Weights: `weights` (path or URL) if given, else the zoo checkpoint URL, unless
-    `random_weights`.
+    `random_weights`. The checkpoint must fit exactly: every tensor of the model present at its
+    shape and nothing else (see `check_fit`); `allow_unused_weights` accepts tensors the model
+    does not have (a Mask R-CNN checkpoint's mask head, exported as a box detector), named by `log`.
     """
     if config_file is None:
         if model not in ZOO_CONFIGS:
@@ -101,7 +105,7 @@ def load_detector(
         source = str(weights or default_weights or "")
         if not source:
             raise UserError("a custom --config-file needs --weights (or --random-weights)")
-        digest = _load_checkpoint(detector, source, model)
+        digest = _load_checkpoint(detector, source, model, allow_unused_weights, log)
         cfg.MODEL.WEIGHTS = source
     cfg.freeze()
     return Detector(model, cfg, detector, class_names, source, "" if random_weights else digest)
@@ -182,7 +186,8 @@ class _CheckedCheckpointer(DetectionCheckpointer):
                                          reason[0] if reason else "not weights only")) from None
 
 
-def _load_checkpoint(detector: torch.nn.Module, source: str, model_name: str) -> str:
+def _load_checkpoint(detector: torch.nn.Module, source: str, model_name: str,
+                     allow_unused_weights: bool = False, log=print) -> str:
     """Load `source` into `detector`; the checkpoint file's sha256."""
     is_url = "://" in source
     if not is_url and not Path(source).is_file():
@@ -194,24 +199,75 @@ def _load_checkpoint(detector: torch.nn.Module, source: str, model_name: str) ->
         checkpointer.load(source)
     except CheckpointRefused as error:
         raise UserError(f"checkpoint {source} refused: {error} (only weights are loaded)") from None
-    except (OSError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError, EOFError) as error:
+    except (OSError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError, EOFError, AttributeError,
+            TypeError) as error:
         hint = " (no network here? use --weights PATH or --random-weights)" if is_url else ""
-        raise UserError(f"could not load checkpoint {source}: {error}{hint}") from None
-    incompatible = checkpointer.incompatible
-    expected = len(detector.state_dict())
-    if incompatible is None:
+        why = f"it is {unreadable_kind(source)}" if not is_url else str(error)
+        raise UserError(f"could not load checkpoint {source}: {why}{hint}") from None
+    if checkpointer.incompatible is None:
         raise UserError(f"checkpoint {source} holds no model weights")
-    if incompatible.incorrect_shapes or len(incompatible.missing_keys) > expected // 10:
-        example = incompatible.incorrect_shapes[:1] or incompatible.missing_keys[:1]
-        raise UserError(
-            f"checkpoint {source} does not fit {model_name}: {len(incompatible.incorrect_shapes)} "
-            f"tensors of other shapes, {len(incompatible.missing_keys)} of {expected} missing "
-            f"(e.g. {example[0]})"
-        )
+    unused = check_fit(checkpointer.incompatible, len(detector.state_dict()), source, model_name,
+                       allow_unused_weights)
+    if unused:
+        log(f"checkpoint {source}: not using {len(unused)} tensors the model does not have "
+            f"(--allow-unused-weights): {_names(unused)}")
     if (match := ZOO_HASH.search(source)) and not checkpointer.sha256.startswith(match[1]):
         raise UserError(f"checkpoint {source}: its sha256 {checkpointer.sha256[:16]}... does not start "
                         f"with the {match[1]} its name promises (corrupt or replaced download)")
     return checkpointer.sha256
+
+
+def check_fit(incompatible, expected: int, source: str, model_name: str, allow_unused: bool = False) -> list[str]:
+    """Refuse (one UserError line naming the tensors) a checkpoint that does not fit the model:
+    tensors of other shapes, tensors the model has that the checkpoint lacks (they would keep
+    their random initialisation), and, unless `allow_unused`, tensors the model does not have.
+    A tensor of another shape is reported as that only (fvcore also lists it as missing).
+    Returns the unused tensors that were allowed."""
+    shapes = list(incompatible.incorrect_shapes)
+    reshaped = {key for key, _, _ in shapes}
+    missing = [key for key in incompatible.missing_keys if key not in reshaped]
+    unexpected = list(incompatible.unexpected_keys)
+    problems = []
+    if shapes:
+        problems.append(f"{len(shapes)} tensors of other shapes: " + ", ".join(
+            f"{key} {list(theirs)} (model {list(ours)})" for key, theirs, ours in shapes[:4])
+            + (f" and {len(shapes) - 4} more" if len(shapes) > 4 else ""))
+    if missing:
+        problems.append(f"{len(missing)} of {expected} model tensors missing (they would stay random): {_names(missing)}")
+    if unexpected and not allow_unused:
+        problems.append(f"{len(unexpected)} tensors the model does not have: {_names(unexpected)} "
+                        "(--allow-unused-weights exports anyway, e.g. a Mask R-CNN checkpoint as a box detector)")
+    if problems:
+        raise UserError(f"checkpoint {source} does not fit {model_name}: " + "; ".join(problems))
+    return unexpected
+
+
+def _names(keys, shown: int = 6) -> str:
+    return ", ".join(keys[:shown]) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
+def unreadable_kind(path: str | Path) -> str:
+    """What a file that no checkpoint loader could read is, in a few words."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as error:
+        return f"unreadable ({error.strerror})"
+    if not head:
+        return "empty (0 bytes), not a checkpoint"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive that is not a complete PyTorch checkpoint (truncated or another zip)"
+    if head[:1] == b"\x80":
+        return "a pickle that ends early or is corrupt (truncated download?)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
+        first = text.strip().splitlines()[0][:40] if text.strip() else ""
+        return (f"a text file, not a checkpoint (it begins {first!r}); expected a PyTorch .pth "
+                "or a Detectron2 .pkl")
+    return f"not a PyTorch .pth or Detectron2 .pkl checkpoint (it begins with bytes {head[:8]!r})"
 
 
 # Output spreads of trained Faster R-CNN heads (std over one image), which random weights lack.
