@@ -21,6 +21,7 @@ COMPONENT_CLIS = (
     "creativelens.benchmarks.cli",
     "creativelens.spark.cli",
     "creativelens.train.cli",
+    "creativelens.report.cli",
     "creativelens.demo",
 )
 

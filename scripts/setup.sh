@@ -12,6 +12,7 @@ APT_PACKAGES=(
   docker-compose                                      # validates docker-compose.yml (no engine needed)
   curl                                                # the README's wait for a ready server
   openjdk-17-jre-headless                             # Java for PySpark 4 (creativelens spark)
+  chromium chromium-driver                            # headless browser for the report's tests (creativelens report)
 )
 DETECTRON2_WHEEL=sal_detectron2-0.7.2-cp310-none-any.whl
 DETECTRON2_SHA256=491af0c7f79bdb2d178e46f6cb16a97c4ac968d45c41ea3f6b6435d59bbee561

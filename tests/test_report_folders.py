@@ -1,0 +1,251 @@
+"""`creativelens report` without a browser: results folders in every state (constructed ItemResults
+written in the project's own record format and derived outputs), read and built into a report.
+
+`constructed_results` is also what the browser tests (test_report_browser.py) filter: its
+expected counts are computed here from the records, with the gallery's rule (a creative shows
+when one of its boxes passes model, label and score)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from creativelens import formats
+from creativelens.sample_media import sample_stills
+from serving_fixtures import write_video
+
+MODELS = ("logos", "faces")
+
+
+def _det(label: str, class_id: int, score: float, box) -> dict:
+    return {"class_id": class_id, "label": label, "score": score, "box": list(box)}
+
+
+def constructed_records(folder: Path) -> list[dict]:
+    """Stills, a moved still, a bad input, an unknown model and a video with reused frames."""
+    stills = []
+    for n, photo in enumerate(sample_stills()[:3]):
+        copy = folder / f"still_{n}{photo.suffix}"
+        shutil.copyfile(photo, copy)
+        stills.append(copy)
+    from PIL import Image
+
+    records = []
+    for n, path in enumerate(stills):
+        w, h = Image.open(path).size
+        logos = [_det("logo", 0, 0.9 - 0.3 * n, (10, 10, w / 2, h / 2))]
+        if n == 0:
+            logos.append(_det("product", 1, 0.55, (w / 2, h / 2, w - 5, h - 5)))
+        faces = [_det("face", 0, 0.95, (w / 4, h / 4, 3 * w / 4, 3 * h / 4))] if n != 2 else []
+        record = {"source": str(path), "frame_index": None, "timestamp_s": None, "width": w, "height": h, "error": None,
+                  "models": {"logos": {"version": "random-aaaaaa", "error": None, "latency_ms": 40.0 + n, "detections": logos},
+                             "faces": {"version": "bbbbbbbbbbbb", "error": None, "latency_ms": 30.0 + n, "detections": faces}}}
+        if n == 0:
+            record["ocr_text"] = "BIG SALE"
+            record["ocr_words"] = [{"text": "BIG", "box": [20, 30, 60, 50], "confidence": 91.0},
+                                   {"text": "SALE", "box": [70, 30, 120, 50], "confidence": 88.5}]
+        records.append(record)
+    moved = {"source": str(folder / "moved_away.jpg"), "frame_index": None, "timestamp_s": None, "width": 400,
+             "height": 300, "error": None,
+             "models": {"logos": {"version": "random-aaaaaa", "error": None, "latency_ms": 41.0,
+                                  "detections": [_det("logo", 0, 0.99, (50, 50, 200, 150))]},
+                        "mystery": {"version": "zzz", "error": None, "latency_ms": 10.0,
+                                    "detections": [_det("thing", 0, 0.7, (0, 0, 100, 100))]}}}
+    bad = {"source": str(folder / "notes.txt"), "frame_index": None, "timestamp_s": None, "width": 0, "height": 0,
+           "error": "not an image or a video (nothing decodes it)", "models": {}}
+    records += [moved, bad]
+    video = write_video(folder / "spot.mp4", 12)
+    for frame in range(0, 12, 2):
+        x = 10 + 10 * frame
+        faces = [_det("face", 0, 0.9, (x, 20, x + 40, 70))]
+        record = {"source": str(video), "frame_index": frame, "timestamp_s": frame / 10, "width": 160, "height": 96,
+                  "error": None, "models": {"faces": {"version": "bbbbbbbbbbbb", "error": None, "latency_ms": 20.0,
+                                                      "detections": faces if frame < 8 else []},
+                                            "logos": {"version": "random-aaaaaa", "error": None, "latency_ms": 20.0,
+                                                      "detections": [_det("logo", 0, 0.8, (100, 50, 150, 90))]}}}
+        if frame in (4, 10):
+            record["reused_from"] = frame - 2
+        records.append(record)
+    return records
+
+
+def write_results(folder: Path, records: list[dict], truncated_tail: bool = True) -> Path:
+    """The records through `formats` (from_record/to_record, as the stream writes them), then the
+    derived outputs (Parquet, tracks, screen time) by the client's own sinks."""
+    from creativelens.client.ledger import Ledger
+    from creativelens.client.sinks import write_derived_outputs
+
+    out = folder / "results"
+    out.mkdir()
+    lines = [json.dumps(formats.to_record(formats.from_record(r))) + "\n" for r in records]
+    (out / "detections.jsonl").write_text("".join(lines))
+    write_derived_outputs(Ledger(out))
+    (out / "summary.json").write_text(json.dumps({
+        "complete": True, "wall_s": 12.5, "items_per_s": 0.8, "inferences_per_s": 1.6, "random_weights": True,
+        "models": {"logos": {"version": "random-aaaaaa", "random_weights": True},
+                   "faces": {"version": "bbbbbbbbbbbb", "random_weights": False}}}))
+    if truncated_tail:
+        with open(out / "detections.jsonl", "a") as handle:
+            handle.write('{"source": "/killed/mid/write.jpg", "frame_ind')
+    return out
+
+
+def expected_visible(records: list[dict], model: str | None = None, label: str | None = None, score: float = 0.0) -> int:
+    """The gallery's rule: with no filter every item; else items with a box passing all three."""
+    if model is None and label is None and score == 0:
+        return len(records)
+    count = 0
+    for r in records:
+        boxes = [(m, d) for m, answer in r["models"].items() for d in answer["detections"]]
+        if any((model is None or m == model) and (label is None or d["label"] == label) and d["score"] >= score
+               for m, d in boxes):
+            count += 1
+    return count
+
+
+@pytest.fixture(scope="module")
+def constructed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report_constructed")
+    records = constructed_records(folder)
+    return records, write_results(folder, records)
+
+
+def read_data(report: Path) -> dict:
+    text = (report / "data.js").read_text()
+    return json.loads(text[text.index("=") + 1:].rstrip().rstrip(";"))
+
+
+def test_a_constructed_folder_builds_and_says_what_is_missing(constructed, tmp_path):
+    from creativelens.report import build_report
+
+    records, results = constructed
+    before = (results / "detections.jsonl").read_bytes()
+    summary = build_report(results, tmp_path / "report", workers=1)
+    assert (results / "detections.jsonl").read_bytes() == before  # the half-written line is left as it was
+    data = read_data(tmp_path / "report")
+    assert summary.items == len(records) == len(data["items"])  # the cut line is not an item
+    assert data["overview"]["stills"] == 4 and data["overview"]["frames"] == 6 and data["overview"]["videos"] == 1
+    assert [b["error"] for b in data["overview"]["bad_inputs"]] == ["not an image or a video (nothing decodes it)"]
+    problems = " | ".join(data["problems"])
+    assert "last line is cut short" in problems
+    assert "moved_away.jpg" in problems and "1 images could not be read" in problems
+    assert "model mystery" in problems and "unknown" in problems
+    assert any("RANDOM WEIGHTS: logos" in w for w in data["overview"]["warnings"])
+    models = {m["name"]: m for m in data["overview"]["models"]}
+    assert models["logos"]["per_label"] == {"logo": 10, "product": 1}
+    assert models["faces"]["per_label"] == {"face": 6} and not models["faces"]["random_weights"]
+    # every image that exists got a thumbnail and a view image; the moved one none
+    for item in data["items"]:
+        if "th" in item and "m" not in item:
+            assert (tmp_path / "report" / item["th"]).stat().st_size > 500
+            assert (tmp_path / "report" / item["vw"]).stat().st_size > 500
+    moved = next(i for i in data["items"] if i["n"] == "moved_away.jpg")
+    assert "moved" in moved["m"] and not (tmp_path / "report" / moved["th"]).exists()
+    video = data["videos"][0]
+    assert [data["items"][i]["f"] for i in video["items"]] == [0, 2, 4, 6, 8, 10]
+    assert [data["items"][i].get("r") for i in video["items"]] == [None, None, 2, None, None, 8]
+    face_row = next(r for r in video["rows"] if r["label"] == "face" and r["track"] is None)
+    assert face_row["segments"] == [[0.0, 0.8]]  # on frames 0-6, each standing until the next sample
+    assert any(r["track"] is not None for r in video["rows"])  # tracks from detections.parquet's track ids
+    assert video["screen_time"] and {r["label"] for r in video["screen_time"]} == {"face", "logo"}
+
+
+def test_ocr_words_and_excluded_regions_are_in_the_record(constructed, tmp_path):
+    from creativelens.report import build_report
+
+    records, results = constructed
+    build_report(results, tmp_path / "report", workers=1)
+    data = read_data(tmp_path / "report")
+    first = next(i for i in data["items"] if i["n"].startswith("still_0"))
+    text = (tmp_path / "report" / "records" / "chunk_0000.js").read_text()
+    chunk = json.loads(text[text.index(",") + 1:text.rindex(")")])
+    entry = chunk[first["i"]]
+    assert [w["text"] for w in entry["record"]["ocr_words"]] == ["BIG", "SALE"]
+    assert first["o"] == 2
+    # the logo and product boxes were excluded from OCR (the client's default labels)
+    assert len(entry["ocr_excluded"]) == 2 and entry["ocr_excluded_labels"] == ["logo", "product"]
+
+
+def test_a_spark_folder_reads_into_the_same_items(constructed, tmp_path):
+    """Spark's Hive layout (model=*/run_date=*/, null model as __HIVE_DEFAULT_PARTITION__), written
+    from the same rows as stream's Parquet (`formats.to_parquet_rows`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from creativelens.report import read_results
+
+    records, _ = constructed
+    rows = [row for r in records for row in formats.to_parquet_rows(formats.from_record(r))]
+    spark = tmp_path / "spark"
+    for model in {row["model"] for row in rows}:
+        part = spark / "detections" / f"model={model or '__HIVE_DEFAULT_PARTITION__'}" / "run_date=2026-12-01"
+        part.mkdir(parents=True)
+        mine = [{k: v for k, v in row.items() if k != "model"} for row in rows if row["model"] == model]
+        schema = formats.parquet_schema()
+        schema = schema.remove(schema.get_field_index("model"))
+        pq.write_table(pa.Table.from_pylist(mine, schema), part / "part-00000.parquet")
+    folder = read_results(spark)
+    assert folder.layout == "spark"
+    by_key = {i.key: i for i in folder.items}
+    assert len(by_key) == len(records)
+    for r in records:
+        item = by_key[formats.from_record(r).key]
+        assert item.error == r["error"]
+        assert sorted(item.model_names) == sorted(r["models"])
+        for name, answer in r["models"].items():
+            assert [d["label"] for d in answer["detections"]] == list(item.model(name).detections.labels)
+
+
+def test_cli_misuse_and_bad_folders_are_one_line(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "creativelens.cli", "report", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    missing = run(str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr and "no such directory" in missing.stderr
+    (tmp_path / "empty").mkdir()
+    empty = run(str(tmp_path / "empty"), "--out", str(tmp_path / "r"))
+    assert empty.returncode == 2 and "holds no results" in empty.stderr and len(empty.stderr.strip().splitlines()) == 1
+    half = run(str(tmp_path / "empty"), "--out", str(tmp_path / "r"), "--coco-json", "x.json")
+    assert half.returncode == 2 and "go together" in half.stderr
+
+
+def test_an_out_folder_with_other_files_is_refused(constructed, tmp_path):
+    from creativelens.errors import UserError
+    from creativelens.report import build_report
+
+    _, results = constructed
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "thesis.docx").write_text("mine")
+    with pytest.raises(UserError, match="other files"):
+        build_report(results, tmp_path / "busy", workers=1)
+    assert (tmp_path / "busy" / "thesis.docx").read_text() == "mine"
+
+
+def test_box_outcomes_count_as_the_evaluations_own_matching():
+    """The per-box verdicts drawn in the report add up to `train.accuracy.match_image`'s counts."""
+    import numpy as np
+
+    from creativelens.detections import Detections
+    from creativelens.report.evaluation_view import box_outcomes
+    from creativelens.train.accuracy import Labels, match_image
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n, m = rng.integers(0, 6), rng.integers(0, 5)
+        corners = rng.uniform(0, 80, (n, 2))
+        pred = Detections(np.hstack([corners, corners + rng.uniform(5, 40, (n, 2))]).astype(np.float32),
+                          rng.uniform(0, 1, n).astype(np.float32), rng.integers(0, 2, n).astype(np.int32),
+                          tuple("ab"[c] for c in rng.integers(0, 2, n)))
+        pred = Detections(pred.xyxy, pred.scores, pred.class_ids, tuple("ab"[c] for c in pred.class_ids))
+        corners = rng.uniform(0, 80, (m, 2))
+        labels = Labels(np.hstack([corners, corners + rng.uniform(5, 40, (m, 2))]), rng.integers(0, 2, m).astype(np.int32))
+        for k in (0, 1):
+            tp, fp, missed = box_outcomes(pred, labels.xyxy, labels.class_ids, k, 0.3)
+            counts = match_image(pred, labels, k, 0.3)
+            assert (len(tp), len(fp), len(missed)) == (counts.tp, counts.fp, counts.fn)
