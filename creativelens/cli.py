@@ -23,6 +23,7 @@ COMPONENT_CLIS = (
     "creativelens.train.cli",
     "creativelens.report.cli",
     "creativelens.demo",
+    "creativelens.features.cli",
 )
 
 
