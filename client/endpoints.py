@@ -9,6 +9,8 @@ Each endpoint is a `DetectorStream` (bounded in flight, retry with backoff, re-s
 reconnect); this class only chooses among them. While other endpoints remain, a broken one is
 waited for `failover_after_s` before it is left; the last one left gets the whole
 `retry_for_s`, as a single endpoint always does (a server restart is waited for, not left).
+An endpoint that goes silent (stopped, black-holed) counts as broken from its last answer (see
+`transport`), so it is left about `failover_after_s` after it stopped answering.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from creativelens.client.transport import PROBE_TIMEOUT_S, Answer, DetectorStream, ServerUnavailable
+from creativelens.client.transport import PROBE_TIMEOUT_S, Answer, DetectorStream, ServerUnavailable, triton_client
 from creativelens.errors import UserError
 
 DEFAULT_ENDPOINT = "127.0.0.1:8001"  # where `creativelens serve` listens by default
@@ -46,12 +48,11 @@ def parse_endpoints(values: Sequence[str] | str | None, option: str = "--server"
 
 def ready_endpoints(urls: Sequence[str], models: Sequence[str], client_kwargs: dict | None = None) -> list[str]:
     """The endpoints whose every model answers ready now."""
-    import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
 
     ready = []
     for url in urls:
-        client = grpcclient.InferenceServerClient(url, **(client_kwargs or {}))
+        client = triton_client(url, client_kwargs)
         try:
             if all(client.is_model_ready(model, client_timeout=PROBE_TIMEOUT_S) for model in models):
                 ready.append(url)

@@ -7,6 +7,16 @@ thread and go to `on_answer`. When the stream breaks (server killed, restarted, 
 every unanswered request is kept, the server is polled with exponential backoff, and once
 every model is ready again on a fresh stream the requests are re-sent; if they are not back
 within `retry_for_s`, `ServerUnavailable` says so.
+
+A server that stops answering without closing anything (a stopped process, a dead host, a
+black-holed network: no RST, no FIN) is found by deadlines, not by the stream breaking:
+tritonclient's stream has no per-request deadline, so each request's send time is kept, and
+once nothing has been answered for `probe_after_s` the server's liveness is probed with a
+deadline; no answer is a failure of the endpoint, as is any request unanswered past
+`stall_timeout_s`. The retry window of such a failure counts from the last answer, so a stopped
+server is given up (or, with several endpoints, left) `retry_for_s` after it went silent. Every
+other call (readiness, liveness) has a deadline too, every wait can be cancelled, and the
+channel carries gRPC keepalive at the rate Triton's default ping policy accepts.
 """
 
 from __future__ import annotations
@@ -23,6 +33,13 @@ from creativelens.errors import UserError
 
 OUTPUT_NAMES = ("boxes", "scores", "classes", "num_detections")
 PROBE_TIMEOUT_S = 5.0  # a readiness probe to a hung (e.g. SIGSTOPped) server must not hang too
+PROBE_AFTER_S = 5.0  # nothing answered for this long while requests wait: probe the server's liveness
+# Keepalive pings on every channel, at Triton's default limit (--grpc-http2-min-recv-ping-interval-
+# without-data 300000 ms, 2 strikes): faster pings on an idle stream get a GOAWAY "too_many_pings"
+# (measured). It finds a dead peer under a long-idle channel; a server that stops mid-request is
+# found sooner by the deadlines above.
+KEEPALIVE_TIME_MS = 300_000
+KEEPALIVE_TIMEOUT_MS = 20_000
 REQUEST_ID = re.compile(r"\[request id: ([^\]]+)\]")
 # Answers that say "not now" rather than "not this input": retried like a broken stream.
 TRANSIENT = re.compile(r"stopping|stopped accepting|not ready|unavailable|queue size|"
@@ -51,6 +68,24 @@ class Answer:
     latency_ms: float | None = None
 
 
+def triton_client(url: str, client_kwargs: dict | None = None):
+    """A tritonclient gRPC client to `url` whose channel carries keepalive (unless
+    `client_kwargs` brings its own keepalive_options or channel_args)."""
+    import tritonclient.grpc as grpcclient
+
+    kwargs = dict(client_kwargs or {})
+    if "channel_args" not in kwargs:
+        kwargs.setdefault("keepalive_options", grpcclient.KeepAliveOptions(
+            keepalive_time_ms=KEEPALIVE_TIME_MS, keepalive_timeout_ms=KEEPALIVE_TIMEOUT_MS))
+    return grpcclient.InferenceServerClient(url, **kwargs)
+
+
+def probe_timeout(window_s: float) -> float:
+    """The deadline of one probe when a server has `window_s` to come back: at most
+    PROBE_TIMEOUT_S, half the window for short ones."""
+    return min(PROBE_TIMEOUT_S, max(0.5, window_s / 2))
+
+
 @dataclass
 class _Pending:
     payload: Any
@@ -65,7 +100,6 @@ def wait_for_server(urls: str | Sequence[str], timeout_s: float, log: Callable[[
                     client_kwargs: dict | None = None) -> None:
     """Return once a server at one of `urls` is ready (it may still be starting); UserError
     after `timeout_s`."""
-    import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
 
     urls = [urls] if isinstance(urls, str) else list(urls)
@@ -73,9 +107,9 @@ def wait_for_server(urls: str | Sequence[str], timeout_s: float, log: Callable[[
     while True:
         problems = []
         for url in urls:
-            client = grpcclient.InferenceServerClient(url, **(client_kwargs or {}))
+            client = triton_client(url, client_kwargs)
             try:
-                if client.is_server_ready(client_timeout=PROBE_TIMEOUT_S):
+                if client.is_server_ready(client_timeout=min(PROBE_TIMEOUT_S, max(0.5, timeout_s))):
                     return
                 problems.append(f"{url}: not ready" if len(urls) > 1 else "not ready")
             except InferenceServerException as error:
@@ -102,6 +136,7 @@ class DetectorStream:
         retry_for_s: float = 120.0,
         stall_timeout_s: float = 600.0,
         max_attempts: int = 4,
+        probe_after_s: float | None = None,
         on_retry: Callable[[str], None] = lambda message: None,
         client_kwargs: dict | None = None,
     ) -> None:
@@ -112,6 +147,8 @@ class DetectorStream:
         self.max_in_flight = max(1, max_in_flight)
         self.retry_for_s = retry_for_s
         self.stall_timeout_s = stall_timeout_s
+        self._probe_after_s = probe_after_s
+        self._next_probe = 0.0
         self.max_attempts = max_attempts
         self.on_retry = on_retry
         self.reconnects = 0
@@ -130,6 +167,14 @@ class DetectorStream:
     @property
     def in_flight(self) -> int:
         return len(self._pending)
+
+    @property
+    def probe_after_s(self) -> float:
+        """Silence (no answer while requests wait) after which liveness is probed: PROBE_AFTER_S,
+        a third of the retry window for short windows (it may change: see Endpoints)."""
+        if self._probe_after_s is not None:
+            return self._probe_after_s
+        return min(PROBE_AFTER_S, max(0.5, self.retry_for_s / 3))
 
     def submit(self, payload: Any, model: str, pixels: np.ndarray, valid_hw: tuple[int, int]) -> None:
         """Send one image (HxWx3 uint8 BGR canvas) to `model`; blocks while the window is full."""
@@ -163,6 +208,13 @@ class DetectorStream:
 
     # --- internals ----------------------------------------------------------------------------
 
+    def _pause(self, seconds: float) -> None:
+        """Sleep that `cancel()` cuts short (StreamCancelled)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._cancelled, timeout=seconds)
+            if self._cancelled:
+                raise StreamCancelled("the stream was cancelled")
+
     def _wait(self, condition: Callable[[], bool]) -> None:
         while True:
             with self._changed:
@@ -174,17 +226,39 @@ class DetectorStream:
                     self._changed.wait(0.5)
                 fault, resend = self._fault, self._resend
                 self._resend = []
-                stalled = (self._pending and self._fault is None
-                           and time.monotonic() - self._last_answer > self.stall_timeout_s)
-            if stalled:
-                fault = f"no answer from the server for {self.stall_timeout_s:.0f} s"
+                silent_since = self._last_answer
+                oldest = min((p.sent_at for p in self._pending.values() if p.sent_at), default=None)
+            now, since = time.monotonic(), None
+            if fault is None and oldest is not None:
+                if now - oldest > self.stall_timeout_s:
+                    fault = f"a request unanswered for {self.stall_timeout_s:.0f} s"
+                elif now - silent_since > self.probe_after_s and now >= self._next_probe:
+                    self._next_probe = now + self.probe_after_s
+                    fault = self._liveness_fault(now - silent_since)
+                since = silent_since if fault is not None else None
             if fault is not None:
-                self._recover(fault)
+                self._recover(fault, since)
                 continue
             for request_id in resend:
                 pending = self._pending.get(request_id)
                 if pending is not None:
                     self._send(request_id, pending)
+
+    def _liveness_fault(self, silent_s: float) -> str | None:
+        """None when the server answers a liveness probe within its deadline (busy, not gone)."""
+        from tritonclient.utils import InferenceServerException
+
+        timeout = probe_timeout(self.retry_for_s)
+        client = triton_client(self.url, self.client_kwargs)
+        try:
+            if client.is_server_live(client_timeout=timeout):
+                return None
+            problem = "it says it is not live"
+        except InferenceServerException as error:
+            problem = f"no answer to a liveness probe within {timeout:.1f} s ({error.message()})"
+        finally:
+            client.close()
+        return f"nothing answered for {silent_s:.1f} s and {problem}"
 
     def _send(self, request_id: str, pending: _Pending) -> None:
         import tritonclient.grpc as grpcclient
@@ -246,14 +320,12 @@ class DetectorStream:
             self.on_answer(Answer(pending.payload, model=pending.model, error=f"server error: {message}"))
 
     def _connect(self) -> None:
-        import tritonclient.grpc as grpcclient
-
-        self._client = grpcclient.InferenceServerClient(self.url, **self.client_kwargs)
+        self._client = triton_client(self.url, self.client_kwargs)
         self._client.start_stream(callback=self._on_stream_event)
 
-    def _recover(self, reason: str) -> None:
-        """Close the broken stream, wait for the model with backoff, re-send what is pending."""
-        import tritonclient.grpc as grpcclient
+    def _recover(self, reason: str, since: float | None = None) -> None:
+        """Close the broken stream, wait for the model with backoff, re-send what is pending.
+        `since`: when the server was last heard from (a silent server's window counts from then)."""
         from tritonclient.utils import InferenceServerException
 
         self.on_retry(f"server connection lost ({reason}); retrying for up to {self.retry_for_s:.0f} s")
@@ -262,22 +334,24 @@ class DetectorStream:
         # Failing again without a good answer in between: back off before probing (a stopping
         # server still says "ready" while refusing work).
         delay = min(0.5 * 2 ** self._failed_recoveries, 8.0) if self._unavailable_since else 0.0
-        started = self._unavailable_since = self._unavailable_since or now
+        started = self._unavailable_since = self._unavailable_since or min(since or now, now)
         self._failed_recoveries += 1
+        probed = False
         while True:
-            if self._cancelled:
-                raise StreamCancelled("the stream was cancelled")
-            if time.monotonic() + delay - started > self.retry_for_s:
+            left = started + self.retry_for_s - time.monotonic()
+            if probed and left <= 0:
                 raise ServerUnavailable(
                     f"Triton at {self.url} has not served {', '.join(map(repr, self.models))} for "
                     f"{self.retry_for_s:.0f} s, since: {reason}"
                 )
-            time.sleep(delay)
+            self._pause(min(delay, max(left, 0.0)))
             delay = min(max(delay * 2, 0.5), 8.0)
+            probed = True
+            timeout = min(probe_timeout(self.retry_for_s), max(0.5, left))
             try:
-                client = grpcclient.InferenceServerClient(self.url, **self.client_kwargs)
+                client = triton_client(self.url, self.client_kwargs)
                 try:
-                    if all(client.is_model_ready(model, client_timeout=PROBE_TIMEOUT_S) for model in self.models):
+                    if all(client.is_model_ready(model, client_timeout=timeout) for model in self.models):
                         break
                 finally:
                     client.close()
