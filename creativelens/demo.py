@@ -6,7 +6,8 @@
 3. stream the real media that ships with packages (scikit-image photos, Debian opencv-doc
    stills and every 10th frame of vtest.avi) into `build/demo/results`, reading each image's
    text with the OCR sidecar (started in process, on loopback) as well;
-4. print the summary (images/s, Triton's average batch) and stop the server.
+4. print the summary (images/s, Triton's average batch) and stop the server;
+5. write the static HTML report of the results (`creativelens report`) into `build/demo/report`.
 """
 
 from __future__ import annotations
@@ -125,4 +126,8 @@ def run_demo(args) -> int:
         print(line)
     if summary.random_weights:
         print("NOTE: random weights - the boxes show the plumbing and the speed, not real objects")
+    from creativelens.report import build_report
+
+    report = build_report(results, work / "report", title="CreativeLens demo: the main job's results")
+    print(f"report: {report.out / 'index.html'} ({report.items} items, {report.seconds:.0f} s): open it in a browser")
     return 0 if summary.complete and not summary.errors else 1

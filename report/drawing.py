@@ -44,7 +44,8 @@ def draw_outcomes(image_bgr: np.ndarray, boxes: dict[str, tuple[np.ndarray, list
             continue
         colour = sv.Color.from_hex(OUTCOME_COLOURS[outcome])
         detections = sv.Detections(xyxy=np.asarray(xyxy, np.float32).reshape(-1, 4))
-        out = sv.BoxAnnotator(color=colour, thickness=thickness).annotate(out, detections)
+        out = sv.BoxAnnotator(color=colour, thickness=thickness, color_lookup=sv.ColorLookup.INDEX).annotate(out, detections)
         out = sv.LabelAnnotator(color=colour, text_color=sv.Color.WHITE, text_scale=scale, text_padding=3,
-                                text_position=sv.Position.TOP_LEFT).annotate(out, detections, labels=texts)
+                                text_position=sv.Position.TOP_LEFT, color_lookup=sv.ColorLookup.INDEX,
+                                ).annotate(out, detections, labels=texts)
     return out

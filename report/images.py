@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 THUMB_EDGE = 256  # longest edge of a gallery thumbnail, pixels
-VIEW_EDGE = 1024  # longest edge of the image of a creative opened large
-THUMB_QUALITY, VIEW_QUALITY = 70, 85
+VIEW_EDGE = 800  # longest edge of the image of a creative opened large
+THUMB_QUALITY, VIEW_QUALITY = 70, 80
 
 
 @dataclass(frozen=True)

@@ -249,3 +249,65 @@ def test_box_outcomes_count_as_the_evaluations_own_matching():
             tp, fp, missed = box_outcomes(pred, labels.xyxy, labels.class_ids, k, 0.3)
             counts = match_image(pred, labels, k, 0.3)
             assert (len(tp), len(fp), len(missed)) == (counts.tp, counts.fp, counts.fn)
+
+
+def test_an_evaluation_is_drawn_in_three_colours_and_adds_up(constructed, tmp_path):
+    """`creativelens evaluate`'s own functions make the evaluation folder over the constructed stills'
+    `logos` detections; the report draws each verdict and its counts equal evaluation.json's."""
+    import cv2
+    import numpy as np
+
+    from creativelens.report import build_report
+    from creativelens.report.drawing import OUTCOME_COLOURS
+    from creativelens.train.evaluation import evaluate, write_report
+
+    records, results = constructed
+    stills = [r for r in records if r["frame_index"] is None and r["error"] is None and Path(r["source"]).is_file()]
+    images_dir = Path(stills[0]["source"]).parent
+    dataset = {"categories": [{"id": 1, "name": "logo"}, {"id": 2, "name": "product"}], "images": [], "annotations": []}
+    for n, r in enumerate(stills):
+        dataset["images"].append({"id": n, "file_name": Path(r["source"]).name, "width": r["width"], "height": r["height"]})
+        x1, y1, x2, y2 = r["models"]["logos"]["detections"][0]["box"]
+        # image 0: the logo labelled where it was found (TP); image 1: elsewhere (FP + miss); image 2: a product missed
+        box = [x1, y1, x2 - x1, y2 - y1] if n == 0 else [r["width"] * 0.6, r["height"] * 0.6, 40, 40]
+        dataset["annotations"].append({"id": n, "image_id": n, "category_id": 1 if n < 2 else 2, "bbox": box,
+                                       "iscrowd": 0, "area": box[2] * box[3]})
+    coco = tmp_path / "labels.json"
+    coco.write_text(json.dumps(dataset))
+    from creativelens.item_result import ItemResult  # noqa: F401  (the predictions as the evaluation reads them)
+
+    predictions = {Path(r["source"]).name: formats.from_record(r).model("logos").detections for r in stills}
+    result = evaluate(dataset, predictions, ["logo", "product"], {"logo": 0.5, "product": 0.5})
+    write_report(result, tmp_path / "eval", "Evaluation of logos")
+    build_report(results, tmp_path / "report", evaluation=tmp_path / "eval", coco_json=coco, images_dir=images_dir,
+                 evaluation_model="logos", workers=1)
+    section = read_data(tmp_path / "report")["evaluation"]
+    total = result["counts"]
+    assert section["drawn_counts"] == {"tp": total["tp"], "fp": total["fp"], "miss": total["fn"]}
+    assert total["tp"] >= 1 and total["fp"] >= 1 and total["fn"] >= 1
+    assert "evaluation/confusion_matrix.png" in section["plots"] and "evaluation/threshold_plot.png" in section["plots"]
+    pictures = [cv2.imread(str(tmp_path / "report" / image["image"]))[:, :, ::-1] for image in section["images"]]
+    for outcome, colour in OUTCOME_COLOURS.items():
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        assert any((np.abs(p.astype(int) - rgb).max(axis=2) < 30).sum() > 50 for p in pictures), outcome
+
+
+def test_a_features_folder_is_read_whatever_its_columns_and_linked(constructed, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from creativelens.report import build_report
+
+    records, results = constructed
+    features = tmp_path / "features"
+    features.mkdir()
+    sources = sorted({r["source"] for r in records})
+    pq.write_table(pa.table({"creative": sources, "logo_seconds": [float(n) for n in range(len(sources))],
+                             "has_text": [n % 2 == 0 for n in range(len(sources))]}), features / "creatives.parquet")
+    (features / "broken.parquet").write_bytes(b"PAR1 half written")
+    build_report(results, tmp_path / "report", features=features, workers=1)
+    data = read_data(tmp_path / "report")
+    table = next(t for t in data["features"]["tables"] if t["name"] == "creatives.parquet")
+    assert table["columns"] == ["creative", "logo_seconds", "has_text"] and table["link_column"] == "creative"
+    assert len(table["rows"]) == len(sources)
+    assert any("broken.parquet is unreadable" in p for p in data["problems"])
