@@ -32,6 +32,22 @@ from creativelens.tls import TlsOptions, grpc_channel
 
 Image = bytes | np.ndarray
 _STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+KEEPALIVE_OPTIONS = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000)]
+SILENT_AFTER_S = 5.0  # recognise_watched: an answer this late makes it check the server's health
+HEALTH_TIMEOUT_S = 2.0
+
+
+class _CallFuture(Future):
+    """A Future whose cancel() also cancels its RPC."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.call = None
+
+    def cancel(self) -> bool:
+        if self.call is not None:
+            self.call.cancel()
+        return super().cancel()
 
 
 def exclusion_boxes(detections: Detections, excluded_labels: Iterable[str]) -> list[Box]:
@@ -73,7 +89,7 @@ class OcrClient:
         self._options = messages.options_to_proto(language, page_segmentation_mode, thresholding, exclusion_mode)
         self._channel = grpc_channel(
             address, tls, options=[("grpc.max_send_message_length", max_message_bytes),
-                                   ("grpc.max_receive_message_length", max_message_bytes)],
+                                   ("grpc.max_receive_message_length", max_message_bytes), *KEEPALIVE_OPTIONS],
         )
         self._stub = ocr_pb2_grpc.OcrStub(self._channel)
 
@@ -93,10 +109,12 @@ class OcrClient:
         """Send now, answer later: a `Future` whose `result()` is the `OcrResult` or raises
         `OcrFailure`. No thread is used; bound the number in flight on the caller's side."""
         request = messages.request_to_proto(encode_image(image), exclusion_boxes, self._options)
-        answer: Future = Future()
-        call = self._stub.Recognize.future(request, timeout=timeout)
+        answer = _CallFuture()
+        call = answer.call = self._stub.Recognize.future(request, timeout=timeout)
 
         def settle(done) -> None:
+            if answer.cancelled():
+                return
             try:
                 answer.set_result(messages.result_from_proto(done.result()))
             except grpc.RpcError as error:
@@ -106,6 +124,33 @@ class OcrClient:
 
         call.add_done_callback(settle)
         return answer
+
+    def recognise_watched(
+        self, image: Image, exclusion_boxes: Sequence[Box] = (), timeout: float | None = 60.0,
+        silent_after_s: float = SILENT_AFTER_S, health_timeout_s: float = HEALTH_TIMEOUT_S,
+    ) -> OcrResult:
+        """`recognise`, for a server that may stop answering: while the answer is late, the
+        server's health is checked every `silent_after_s` (deadline `health_timeout_s`); a busy
+        server answers it and the call goes on, a stopped one does not and the call is cancelled
+        with UNAVAILABLE, long before `timeout`."""
+        future = self.recognise_async(image, exclusion_boxes, timeout)
+        while True:
+            try:
+                return future.result(timeout=silent_after_s)
+            except FutureTimeout:
+                if not self.is_serving(health_timeout_s):
+                    future.cancel()
+                    raise OcrFailure("UNAVAILABLE", f"the OCR server at {self.address} stopped answering "
+                                                    f"(no health answer within {health_timeout_s:.0f} s)") from None
+
+    def is_serving(self, timeout: float = HEALTH_TIMEOUT_S) -> bool:
+        """True when the server's health check answers SERVING within `timeout`."""
+        try:
+            reply = health_pb2_grpc.HealthStub(self._channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        except grpc.RpcError:
+            return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     def recognise_many(
         self, items: Iterable[tuple[str, Image, Sequence[Box]]], timeout: float | None = None

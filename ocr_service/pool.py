@@ -4,6 +4,10 @@ Each worker owns a pipe; a request borrows an idle worker, sends it the job and 
 answer. At most `workers + max_queue` requests are admitted at once; the rest fail at once with
 RESOURCE_EXHAUSTED instead of queueing without bound. A worker that dies (or overruns the
 deadline by more than a grace period) is killed and replaced: only its request fails.
+
+Once the service is stopping (`stop_accepting()`), requests still waiting for a worker, and any
+whose worker ends, fail with UNAVAILABLE: the service went away, the image is not to blame, and
+the caller retries it (INTERNAL would mark a good image as one that crashes the engine).
 """
 
 from __future__ import annotations
@@ -88,6 +92,11 @@ class EnginePool:
         for slot in range(workers):
             self._idle.put(slot)
         self.restarts = 0
+        self.stopping = False
+
+    def stop_accepting(self) -> None:
+        """From now on, requests that wait for a worker, or whose worker ends, are UNAVAILABLE."""
+        self.stopping = True
 
     def worker_pids(self) -> list[int]:
         return [worker.pid for worker in self._slots]
@@ -124,6 +133,8 @@ class EnginePool:
             while slot is None:
                 if cancelled():
                     raise OcrFailure("CANCELLED", "the caller cancelled the request")
+                if self.stopping:
+                    raise _stopping()
                 left = _time_left(deadline)
                 if left is not None and left <= 0:
                     raise OcrFailure("DEADLINE_EXCEEDED", "no OCR engine became free before the deadline")
@@ -143,6 +154,8 @@ class EnginePool:
 
     def _run(self, slot: int, job: Job, deadline: float | None, on_wait=lambda: None) -> OcrResult:
         worker = self._slots[slot]
+        if self.stopping:
+            raise _stopping()
         if not worker.process.is_alive():
             worker = self._replace(slot, f"found dead (exit code {worker.process.exitcode})")
         job.timeout_s = _time_left(deadline)
@@ -157,7 +170,10 @@ class EnginePool:
                     self._replace(slot, "overran its deadline")
                     raise OcrFailure("DEADLINE_EXCEEDED", "recognition did not finish before the deadline")
             status, payload = worker.connection.recv()
-        except (EOFError, BrokenPipeError, ConnectionResetError):
+        except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+            if self.stopping:  # ended by the service's own shutdown, not by this image
+                raise _stopping() from None
+            worker.process.join(1.0)  # the pipe closes a moment before the exit code is known
             exitcode = worker.process.exitcode
             self._replace(slot, f"crashed (exit code {exitcode})")
             raise OcrFailure(
@@ -179,8 +195,13 @@ class EnginePool:
         return new
 
     def close(self) -> None:
+        self.stopping = True
         for worker in self._slots:
             worker.stop()
+
+
+def _stopping() -> OcrFailure:
+    return OcrFailure("UNAVAILABLE", "the OCR service is shutting down; retry the request")
 
 
 def _time_left(deadline: float | None) -> float | None:

@@ -190,6 +190,10 @@ class OcrServer:
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),
                 ("grpc.so_reuseport", 0),
+                # accept the clients' keepalive pings (client.KEEPALIVE_OPTIONS: every 30 s) even on
+                # an idle channel; gRPC's default (one per 5 min) answers them with GOAWAY
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.keepalive_permit_without_calls", 1),
             ],
         )
         ocr_pb2_grpc.add_OcrServicer_to_server(self._servicer, self._grpc)
@@ -218,8 +222,10 @@ class OcrServer:
         return self
 
     def stop(self, grace_s: float = 5.0) -> None:
-        """Refuse new work, let requests in flight finish (up to `grace_s`), then stop workers."""
+        """Refuse new work, let requests on an engine finish (up to `grace_s`), answer those still
+        waiting for one UNAVAILABLE (transient: the client retries), then stop workers."""
         self._health.enter_graceful_shutdown()
+        self.pool.stop_accepting()
         self._grpc.stop(grace_s).wait()
         self._servicer.close()
         self.metrics.stop_http()

@@ -42,7 +42,10 @@ def serve_jobs(connection, engine_factory: Callable[[], object]) -> None:
     """Entry point of a worker process. Replies ("ready", pid) once, then one reply per job:
     ("ok", OcrResult) or ("error", OcrFailure). A `None` job stops the worker."""
     os.environ["OMP_THREAD_LIMIT"] = "1"  # one core per worker: OpenMP threads only contend
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops its workers itself
+    # The server stops its workers itself, after the requests in flight: a Ctrl-C or a SIGTERM to
+    # the whole process group (systemd, a shell's job control) must not end them mid-request.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     engine = engine_factory()
     connection.send(("ready", os.getpid()))
     while True:
