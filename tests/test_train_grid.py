@@ -12,7 +12,7 @@ import pytest
 
 from creativelens.train.synthetic_dataset import generate
 
-from test_train_run import TINY
+from training_fixtures import TINY
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -68,3 +68,32 @@ def test_a_malformed_grid_is_one_line_and_exit_2(grid_flag, tmp_path):
     assert completed.returncode == 2, completed.stderr
     assert "Traceback" not in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
     assert "--grid" in completed.stderr
+
+
+def _grid_run(tmp_path, capsys, *grid):
+    """A real `creativelens train --grid` in process, on the tiny config; (exit code, stderr)."""
+    from creativelens.cli import main
+
+    data = generate(tmp_path / "data", seed=5, splits={"train": 2, "val": 2}, image_size=96)
+    out = tmp_path / "out"
+    code = main(["train", *TINY, "--iterations", "2", "--train-json", str(data.coco_json("train")),
+                 "--train-images", str(data.images("train")), "--val-json", str(data.coco_json("val")),
+                 "--val-images", str(data.images("val")), "--out", str(out),
+                 *[part for item in grid for part in ("--grid", item)]])
+    return code, capsys.readouterr().err.strip(), out
+
+
+@pytest.mark.parametrize("grid, says", [
+    (["SOLVER.BASE_LR=0.001,abc"], "--grid SOLVER.BASE_LR=abc:"),
+    (["SOLVER.MAX_ITER=2,0"], "--grid SOLVER.MAX_ITER = 0: must be at least 1"),
+    (["SOLVER.MAX_ITER=1,2", "SOLVER.IMS_PER_BATCH=1,0"], "--grid SOLVER.IMS_PER_BATCH = 0: must be at least 1"),
+    (["SOLVER.MAX_ITER=1", "SOLVER.NO_SUCH_KEY=1,2"], "--grid SOLVER.NO_SUCH_KEY=1: Non-existent key: SOLVER.NO_SUCH_KEY"),
+    (["MODEL.RESNETS.DEPTH=18,17"], "--grid DEPTH=17: the model cannot be built"),
+    (["SOLVER.MAX_ITER=1", "SOLVER.MAX_ITER=2"], "--grid SOLVER.MAX_ITER: given twice"),
+])
+def test_every_combination_is_checked_before_the_first_trains(tmp_path, capsys, grid, says):
+    code, err, out = _grid_run(tmp_path, capsys, *grid)
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and says in err, err
+    assert "--set" not in err
+    assert not list(out.glob("grid/*/metrics.json")) and not list(out.glob("grid/*/model_final.pth"))

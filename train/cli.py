@@ -33,6 +33,7 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT's last checkpoint")
     parser.add_argument("--labels-format", default="auto", choices=("auto", "coco", "azure"))
     parser.add_argument("--seed", type=int, default=0, help="dataset: the generator's seed")
+    _max_labels_flag(parser)
     parser.set_defaults(handler=run_train)
 
     evaluate = subparsers.add_parser(
@@ -49,7 +50,20 @@ def add_commands(subparsers) -> None:
     evaluate.add_argument("--thresholds", type=Path, help="thresholds.json (per class) for precision/recall")
     evaluate.add_argument("--canvas", help="checkpoint/ONNX input canvas HxW (default: from the model)")
     evaluate.add_argument("--out", type=Path, required=True)
+    _max_labels_flag(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
+
+
+def _max_labels_flag(parser) -> None:
+    from creativelens.train.labels import LABELS_MEMORY_FACTOR, MAX_BOXES_PER_IMAGE, MAX_LABELS_MB
+
+    parser.add_argument("--max-labels-mb", type=float, default=MAX_LABELS_MB, metavar="MB",
+                        help=f"refuse a labels file larger than this before reading it (default {MAX_LABELS_MB:g} MB; "
+                        f"reading takes about {LABELS_MEMORY_FACTOR}x the file in memory, and a file that would not "
+                        "fit the memory available is refused whatever the limit)")
+    parser.add_argument("--max-boxes-per-image", type=int, default=MAX_BOXES_PER_IMAGE, metavar="N",
+                        help=f"refuse labels with more boxes on one image (default {MAX_BOXES_PER_IMAGE}; training "
+                        "matches every box against every anchor)")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -66,11 +80,14 @@ def run_train(args: argparse.Namespace) -> int:
         raise UserError("train needs " + ", ".join("--" + m.replace("_", "-") for m in missing))
     if args.iterations < 1 or args.ims_per_batch < 1:
         raise UserError("--iterations and --ims-per-batch must be at least 1")
+    if not args.max_labels_mb > 0 or args.max_boxes_per_image < 1:
+        raise UserError("--max-labels-mb and --max-boxes-per-image must be positive")
     from creativelens.train.training import TrainSpec
 
     spec = TrainSpec(args.config, args.train_json, args.train_images, args.val_json, args.val_images, args.out,
                      args.iterations, args.ims_per_batch, args.from_scratch, args.weights, tuple(args.set),
-                     args.resume, args.labels_format)
+                     args.resume, args.labels_format, max_labels_mb=args.max_labels_mb,
+                     max_boxes_per_image=args.max_boxes_per_image)
     if args.grid:
         from creativelens.train.grid import grid_search
 

@@ -197,7 +197,7 @@ def write_report(result: dict, out: Path, title: str) -> None:
 
 def finish_training(spec, log=print) -> dict:
     """After `train`: eager predictions on validation, per-class threshold sweep, evaluation."""
-    dataset = read_coco(spec.val_json, spec.val_images, spec.labels_format)
+    dataset = read_coco(spec.val_json, spec.val_images, spec.labels_format, spec.max_labels_mb, spec.max_boxes_per_image)
     predictions, names = predict_checkpoint(spec.out / "config.yaml", spec.out / "model_final.pth", spec.val_images, dataset)
     chosen = sweep.sweep_thresholds(predictions, labels_by_file(dataset), names)
     (spec.out / "thresholds.json").write_text(json.dumps(chosen, indent=2) + "\n")
@@ -209,7 +209,9 @@ def finish_training(spec, log=print) -> dict:
 
 
 def evaluate_command(args) -> dict:
-    dataset = read_coco(args.coco_json, args.images, args.labels_format)
+    if not args.max_labels_mb > 0 or args.max_boxes_per_image < 1:
+        raise UserError("--max-labels-mb and --max-boxes-per-image must be positive")
+    dataset = read_coco(args.coco_json, args.images, args.labels_format, args.max_labels_mb, args.max_boxes_per_image)
     chosen = [bool(args.weights or args.config_file), bool(args.onnx), bool(args.server or args.model)]
     if sum(chosen) != 1:
         raise UserError("evaluate one model: --config-file C --weights W, or --onnx PATH, or --server HOST:PORT --model NAME")

@@ -29,10 +29,44 @@ def parse_grid(items) -> list[tuple[str, list[str]]]:
         options = [v for v in values.split(",") if v]
         if not sep or not key or not options:
             raise UserError(f"--grid {item!r}: expected KEY=v1,v2,... (a Detectron2 config key)")
+        if key in (k for k, _ in grid):
+            raise UserError(f"--grid {key}: given twice (one --grid per key, its values comma-separated)")
+        if len(set(options)) != len(options):
+            raise UserError(f"--grid {item!r}: a value is repeated")
         grid.append((key, options))
     if len(grid) > 2:
         raise UserError("--grid: at most two keys (the heat maps are two-dimensional)")
     return grid
+
+
+def combinations(spec, grid) -> list[tuple[str, tuple[str, ...], object]]:
+    """(name, values, run spec) for every combination of the grid."""
+    keys = [key for key, _ in grid]
+    runs = []
+    for values in itertools.product(*[options for _, options in grid]):
+        name = "_".join(f"{key.split('.')[-1]}={value}" for key, value in zip(keys, values))
+        runs.append((name, values, dataclasses.replace(spec, out=spec.out / "grid" / name,
+                                                      grid=tuple(f"{k}={v}" for k, v in zip(keys, values)))))
+    return runs
+
+
+def check_combinations(spec, runs) -> None:
+    """Every combination's config merged, checked and its model built, before any training: a bad
+    key or value in the last combination is refused before the first one trains."""
+    from detectron2.modeling import build_model
+
+    from creativelens.train.labels import class_names_of, read_coco
+    from creativelens.train.training import configure
+
+    classes = class_names_of(read_coco(spec.train_json, spec.train_images, spec.labels_format, spec.max_labels_mb,
+                                             spec.max_boxes_per_image))
+    for name, _, run_spec in runs:
+        cfg = configure(run_spec, len(classes))
+        try:
+            build_model(cfg)
+        except (KeyError, ValueError, AssertionError, TypeError, NotImplementedError, RuntimeError) as error:
+            reason = " ".join(str(error.args[0] if error.args else error).split())
+            raise UserError(f"--grid {name}: the model cannot be built ({type(error).__name__}: {reason})") from None
 
 
 def grid_search(spec, items, log=print) -> dict:
@@ -40,11 +74,11 @@ def grid_search(spec, items, log=print) -> dict:
 
     grid = parse_grid(items)
     keys = [key for key, _ in grid]
+    combined = combinations(spec, grid)
+    check_combinations(spec, combined)
+    log(f"grid: {len(combined)} combinations checked")
     runs = []
-    for values in itertools.product(*[options for _, options in grid]):
-        name = "_".join(f"{key.split('.')[-1]}={value}" for key, value in zip(keys, values))
-        run_spec = dataclasses.replace(spec, out=spec.out / "grid" / name,
-                                       overrides=spec.overrides + tuple(f"{k}={v}" for k, v in zip(keys, values)))
+    for name, values, run_spec in combined:
         log(f"grid: {name}")
         train(run_spec, log)
         result = finish_training(run_spec, log)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from creativelens.errors import UserError
+from creativelens.train.labels import MAX_BOXES_PER_IMAGE, MAX_LABELS_MB
 
 LR_PER_16_IMAGES = 0.01  # the seeds' linear scaling rule: 0.01 x B / 16
 
@@ -37,6 +38,9 @@ class TrainSpec:
     resume: bool = False
     labels_format: str = "auto"
     log_period: int = 20
+    grid: tuple[str, ...] = ()  # KEY=VALUE of this run's --grid combination, merged after `overrides`
+    max_labels_mb: float = MAX_LABELS_MB
+    max_boxes_per_image: int = MAX_BOXES_PER_IMAGE
 
 
 def linear_scaled_lr(ims_per_batch: int) -> float:
@@ -84,15 +88,27 @@ def _image_sides(dataset: dict) -> tuple[int, int]:
 
 
 def build_config(spec: TrainSpec, train_split, val_split, train_dataset: dict, log=print):
+    short, long = _image_sides(train_dataset)
+    cfg = configure(spec, len(train_split.class_names), (short, long), (train_split.name,))
+    log(f"learning rate {cfg.SOLVER.BASE_LR:g} (linear scaling: {LR_PER_16_IMAGES} x {spec.ims_per_batch} / 16"
+        f"{'; overridden by --set' if cfg.SOLVER.BASE_LR != linear_scaled_lr(spec.ims_per_batch) else ''}), "
+        f"{cfg.SOLVER.MAX_ITER} iterations, batch {cfg.SOLVER.IMS_PER_BATCH}, input {short}/{long} px, "
+        f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES} classes")
+    return cfg
+
+
+def configure(spec: TrainSpec, num_classes: int, sides: tuple[int, int] = (800, 1333), train_sets=()):
+    """The run's Detectron2 config: base, from-scratch, --set then --grid values merged and checked
+    (`check_config`); a bad key or value is one UserError line naming its flag."""
     cfg = _base_config(spec.config)
     if spec.from_scratch:
         apply_from_scratch(cfg)
     if spec.weights:
         cfg.MODEL.WEIGHTS = str(spec.weights)
-    short, long = _image_sides(train_dataset)
-    cfg.DATASETS.TRAIN = (train_split.name,)
+    short, long = sides
+    cfg.DATASETS.TRAIN = tuple(train_sets)
     cfg.DATASETS.TEST = ()  # validation is evaluated by creativelens.train.evaluation afterwards
-    cfg.MODEL.ROI_HEADS.NUM_CLASSES = len(train_split.class_names)
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = num_classes
     cfg.MODEL.DEVICE = "cpu"
     cfg.INPUT.MIN_SIZE_TRAIN = (short,)
     cfg.INPUT.MAX_SIZE_TRAIN = long
@@ -104,20 +120,67 @@ def build_config(spec: TrainSpec, train_split, val_split, train_dataset: dict, l
     cfg.SOLVER.MAX_ITER = spec.iterations
     cfg.TEST.EVAL_PERIOD = 0
     cfg.OUTPUT_DIR = str(spec.out)
-    try:
-        cfg.merge_from_list([part for item in spec.overrides for part in _split_override(item)])
-    except Exception as error:  # yacs: KeyError / ValueError / AssertionError for a bad key or value
-        raise UserError(f"--set: {error}") from None
-    _schedule(cfg, {item.partition("=")[0] for item in spec.overrides})
+    for flag, items in (("--set", spec.overrides), ("--grid", spec.grid)):
+        for item in items:
+            try:
+                cfg.merge_from_list(_split_override(item, flag))
+            except UserError:
+                raise
+            except Exception as error:  # yacs: KeyError / ValueError / AssertionError for a bad key or value
+                raise UserError(f"{flag} {item}: {_yacs_reason(error)}") from None
+    flagged = {item.partition("=")[0]: flag for flag, items in (("--set", spec.overrides), ("--grid", spec.grid))
+               for item in items}
+    _schedule(cfg, set(flagged))
+    check_config(cfg, flagged)
     if not spec.from_scratch and not cfg.MODEL.WEIGHTS:
         raise UserError("no start weights: pass --weights PATH, a model-zoo --config, or --from-scratch")
     if cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN" or cfg.MODEL.MASK_ON or cfg.MODEL.KEYPOINT_ON:
         raise UserError("only Faster R-CNN box detectors can be trained here (and exported)")
-    log(f"learning rate {cfg.SOLVER.BASE_LR:g} (linear scaling: {LR_PER_16_IMAGES} x {spec.ims_per_batch} / 16"
-        f"{'; overridden by --set' if cfg.SOLVER.BASE_LR != linear_scaled_lr(spec.ims_per_batch) else ''}), "
-        f"{cfg.SOLVER.MAX_ITER} iterations, batch {cfg.SOLVER.IMS_PER_BATCH}, input {short}/{long} px, "
-        f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES} classes")
     return cfg
+
+
+def _yacs_reason(error: Exception) -> str:
+    text = str(error.args[0]) if error.args else type(error).__name__
+    return " ".join(text.replace("\n", " ").split())
+
+
+# Config values Detectron2 takes without a look and fails on later, with a traceback mid-run
+# (a scheduler ValueError at MAX_ITER <= 0, a data-loader AssertionError at IMS_PER_BATCH 0).
+_AT_LEAST_ONE = ("SOLVER.MAX_ITER", "SOLVER.IMS_PER_BATCH", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+                 "MODEL.RPN.BATCH_SIZE_PER_IMAGE", "MODEL.RPN.POST_NMS_TOPK_TRAIN", "MODEL.RPN.POST_NMS_TOPK_TEST",
+                 "MODEL.RPN.PRE_NMS_TOPK_TRAIN", "MODEL.RPN.PRE_NMS_TOPK_TEST", "TEST.DETECTIONS_PER_IMAGE")
+_FRACTIONS = ("MODEL.ROI_HEADS.SCORE_THRESH_TEST", "MODEL.ROI_HEADS.NMS_THRESH_TEST", "MODEL.RPN.NMS_THRESH",
+              "MODEL.ROI_HEADS.POSITIVE_FRACTION", "MODEL.RPN.POSITIVE_FRACTION", "SOLVER.GAMMA", "SOLVER.MOMENTUM")
+
+
+def check_config(cfg, flagged: dict[str, str] | None = None) -> None:
+    """Values that would crash or silently break training, one line each (`flagged`: key -> the
+    flag that set it, named in the message)."""
+    import math
+
+    def value(key):
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    def where(key):
+        return f"{flagged[key]} {key}" if key in (flagged or {}) else key
+
+    for key in _AT_LEAST_ONE:
+        if value(key) < 1:
+            raise UserError(f"{where(key)} = {value(key)}: must be at least 1")
+    for key in _FRACTIONS:
+        if not 0.0 <= value(key) <= 1.0:
+            raise UserError(f"{where(key)} = {value(key)}: must be between 0 and 1")
+    lr = cfg.SOLVER.BASE_LR
+    if not (math.isfinite(lr) and lr > 0):
+        raise UserError(f"{where('SOLVER.BASE_LR')} = {lr}: must be a positive number")
+    if cfg.SOLVER.CHECKPOINT_PERIOD < 1:
+        raise UserError(f"{where('SOLVER.CHECKPOINT_PERIOD')} = {cfg.SOLVER.CHECKPOINT_PERIOD}: must be at least 1")
+    for key in ("SOLVER.WEIGHT_DECAY", "SOLVER.WARMUP_ITERS"):
+        if not (math.isfinite(value(key)) and value(key) >= 0):
+            raise UserError(f"{where(key)} = {value(key)}: must not be negative")
 
 
 def _schedule(cfg, overridden: set[str]) -> None:
@@ -132,10 +195,10 @@ def _schedule(cfg, overridden: set[str]) -> None:
         cfg.SOLVER.CHECKPOINT_PERIOD = max(10, iterations // 4)
 
 
-def _split_override(item: str) -> list[str]:
+def _split_override(item: str, flag: str = "--set") -> list[str]:
     key, sep, value = item.partition("=")
     if not sep or not key:
-        raise UserError(f"--set {item!r}: expected KEY=VALUE (a Detectron2 config key)")
+        raise UserError(f"{flag} {item!r}: expected KEY=VALUE (a Detectron2 config key)")
     return [key, value]
 
 
@@ -180,12 +243,14 @@ def train(spec: TrainSpec, log=print):
     from creativelens.train.labels import read_coco, register_split
 
     spec.out.mkdir(parents=True, exist_ok=True)
-    train_split = register_split("creativelens_train", spec.train_json, spec.train_images, spec.out, spec.labels_format)
-    val_split = register_split("creativelens_val", spec.val_json, spec.val_images, spec.out, spec.labels_format)
+    train_split = register_split("creativelens_train", spec.train_json, spec.train_images, spec.out, spec.labels_format,
+                                 spec.max_labels_mb, spec.max_boxes_per_image)
+    val_split = register_split("creativelens_val", spec.val_json, spec.val_images, spec.out, spec.labels_format,
+                               spec.max_labels_mb, spec.max_boxes_per_image)
     if val_split.class_names != train_split.class_names:
         raise UserError(f"{spec.val_json}: categories {val_split.class_names} differ from the training set's "
                         f"{train_split.class_names}")
-    train_dataset = read_coco(train_split.coco_json, spec.train_images, "coco")
+    train_dataset = read_coco(train_split.coco_json, spec.train_images, "coco", spec.max_labels_mb * 2, spec.max_boxes_per_image)
     cfg = build_config(spec, train_split, val_split, train_dataset, log)
     (spec.out / "config.yaml").write_text(cfg.dump())
     (spec.out / "labels.txt").write_text("\n".join(train_split.class_names) + "\n")
@@ -196,7 +261,11 @@ def train(spec: TrainSpec, log=print):
     logging.getLogger("detectron2").propagate = False
     if spec.resume and not (spec.out / "last_checkpoint").is_file():
         raise UserError(f"--resume: no checkpoint in {spec.out} (no last_checkpoint file)")
-    trainer = _trainer_class()(cfg)
+    try:
+        trainer = _trainer_class()(cfg)
+    except (KeyError, ValueError, AssertionError, TypeError, NotImplementedError) as error:
+        raise UserError(f"training cannot start with this config ({type(error).__name__}: "
+                        f"{_yacs_reason(error)}): check the --set/--grid values") from None
     trainer.resume_or_load(resume=spec.resume)
     if spec.resume:
         log(f"resuming at iteration {trainer.start_iter}")
