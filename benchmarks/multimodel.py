@@ -70,7 +70,8 @@ def timed(label: str, run) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from creativelens.client.stream import StreamOptions, stream
+    from creativelens.client.settings import RunSettings
+    from creativelens.client.stream import stream
     from creativelens.serve.tritonserver import TritonServer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 import shutil
 
                 shutil.rmtree(folder)
-            return stream(media, server.grpc_url, folder, StreamOptions(models=tuple(names), every=every, progress=False))
+            return stream(media, server.grpc_url, folder, RunSettings(models=tuple(names), every=every))
 
         run("warmup", models)  # every model loaded and warm before anything is timed
         for round_number in range(1 if args.quick else 2):  # interleaved, so drift hits both ways alike

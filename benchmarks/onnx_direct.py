@@ -68,7 +68,7 @@ class OnnxDirect:
                     errors += 1
                 return to_record(ItemResult(str(path), error=prepared.error))
             started = time.perf_counter()
-            detections = self.detect(prepared.boxed, str(path))
+            detections = self.detect(prepared.boxed)
             latency_ms = (time.perf_counter() - started) * 1000
             with lock:
                 latencies.append(latency_ms)
@@ -85,9 +85,9 @@ class OnnxDirect:
         wall_s = time.perf_counter() - started
         return Measurement(len(latencies), errors, wall_s, 0.0, latencies)
 
-    def detect(self, boxed, source: str = "") -> Detections:
+    def detect(self, boxed) -> Detections:
         sizes = np.array([[boxed.valid_height, boxed.valid_width]], np.int32)
         boxes, scores, classes, counts = self.runner(boxed.pixels[None], sizes)
         detections = from_model_outputs(boxes[0], scores[0], classes[0], np.asarray(counts).reshape(-1)[0],
-                                        self.metadata.class_names, boxed, source=source, model=self.name)
-        return self.rules.apply([detections], {self.name: self.metadata.thresholds})[0]
+                                        self.metadata.class_names, boxed)
+        return self.rules.apply({self.name: detections}, {self.name: self.metadata.thresholds})[self.name]

@@ -28,6 +28,7 @@ from detectron2.engine import DefaultPredictor
 from creativelens.benchmarks.measurement import Measurement
 from creativelens.canvas import Canvas, choose_canvas
 from creativelens.formats import SEED_CSV_COLUMNS, from_detectron2, to_seed_csv_row
+from creativelens.item_result import item_name
 
 SEED_SCORE_THRESHOLD = 0.85  # the seeds' choice, also the client's default
 
@@ -68,7 +69,7 @@ class SeedLoop:
             if image is None:
                 errors += 1
             else:
-                rows.append(to_seed_csv_row(self.predict(image, str(path))))
+                rows.append(to_seed_csv_row(item_name(str(path), None), self.predict(image)))
                 latencies.append((time.perf_counter() - image_started) * 1000)
             if on_image:
                 on_image()
@@ -79,12 +80,12 @@ class SeedLoop:
         wall_s = time.perf_counter() - started
         return Measurement(len(rows), errors, wall_s, 0.0, latencies)
 
-    def predict(self, image_bgr, source: str = ""):
+    def predict(self, image_bgr):
         """Detections above the threshold for one BGR image, in original pixels."""
         canvas = choose_canvas(*image_bgr.shape[:2], self.canvases)
         predictor = self._predictors[predictor_input_size(canvas)]
         instances = predictor(image_bgr)["instances"]
-        return from_detectron2(instances, self.class_names, source=source).above(self.threshold)
+        return from_detectron2(instances, self.class_names).above(self.threshold)
 
 
 def _predictor(cfg, size: tuple[int, int], state_dict) -> DefaultPredictor:

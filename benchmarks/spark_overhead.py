@@ -66,10 +66,11 @@ def main() -> None:
 
     import pyarrow.dataset as ds
 
-    from creativelens.client.stream import StreamOptions, stream
+    from creativelens.client.settings import RunSettings
+    from creativelens.client.stream import stream
     from creativelens.sample_media import sample_stills, sample_video
     from creativelens.serve.tritonserver import TritonServer
-    from creativelens.spark import SparkJobOptions, run_spark_job
+    from creativelens.spark import SparkJob, run_spark_job
     from creativelens.spark.session import spark_session
 
     work = Path(tempfile.mkdtemp(prefix="spark-bench-"))
@@ -85,21 +86,21 @@ def main() -> None:
         spark = spark_session("local[2]")
         session_s = time.monotonic() - started
         with Phase() as warm:  # the first job pays Python workers' start-up and imports
-            run_spark_job(media[:1], str(work / "warm"), SparkJobOptions(servers=(a.grpc_url,), **quiet), spark=spark)
+            run_spark_job(media[:1], str(work / "warm"), SparkJob(servers=(a.grpc_url,)), RunSettings(), **quiet,
+                          spark=spark)
 
         def run_stream(index: int) -> dict:
             with Phase() as phase:
                 summary = stream(media, a.grpc_url, work / f"stream{index}",
-                                 StreamOptions(models=(model,), every=args.every, max_in_flight=IN_FLIGHT,
-                                               progress=False, **quiet))
+                                 RunSettings(models=(model,), every=args.every, max_in_flight=IN_FLIGHT), **quiet)
             return dict(phase.record(summary.items_done), reused=summary.reused,
                         random_weights=summary.random_weights, version=summary.models[model].version)
 
         def run_spark(index: int) -> dict:
             with Phase() as phase:
                 job = run_spark_job(media, str(work / f"spark{index}"),
-                                    SparkJobOptions(servers=(a.grpc_url,), every=args.every,
-                                                    max_in_flight=IN_FLIGHT, **quiet), spark=spark)
+                                    SparkJob(servers=(a.grpc_url,)),
+                                    RunSettings(every=args.every, max_in_flight=IN_FLIGHT), **quiet, spark=spark)
             return dict(phase.record(job.rows_written), tasks=job.tasks, duplicate_keys=job.duplicate_keys)
 
         rounds = []
@@ -129,8 +130,8 @@ def main() -> None:
             killer = threading.Thread(target=kill_b, daemon=True)
             killer.start()
             two = run_spark_job(media, str(work / "spark-killed"),
-                                SparkJobOptions(servers=(a.grpc_url, b.grpc_url), every=args.every,
-                                                failover_after_s=5.0, **quiet), spark=spark)
+                                SparkJob(servers=(a.grpc_url, b.grpc_url)),
+                                RunSettings(every=args.every, failover_after_s=5.0), **quiet, spark=spark)
         killed_rows = spark_rows(work / "spark-killed")
         keys = [(r["source"], r["frame_index"], r["model"], r["model_version"]) for r in killed_rows]
         spark.stop()

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from creativelens.client.decode import frame_hash
+from creativelens.client.settings import RunSettings
 from creativelens.client.sources import iter_frames
 from creativelens.machine import describe_machine, machine_slug
 
@@ -128,7 +129,7 @@ def videos(workdir: Path) -> dict[str, Path]:
 
 
 def skip_rates(path: Path, every: int) -> dict:
-    hashes = [frame_hash(item.frame_bgr) for item in iter_frames(path, every)]
+    hashes = [frame_hash(item.frame_bgr) for item in iter_frames(path, RunSettings(every=every))]
     rates = {}
     for threshold in THRESHOLDS:
         reference, reused = None, 0
@@ -164,7 +165,7 @@ def same_detections(reused, own) -> tuple[bool, int]:
 def reuse_accuracy(path: Path, every: int, own: dict[int, object]) -> dict:
     """Per threshold: of the frames it would reuse, the share whose reused detections equal the
     model's own on that frame, and the share of the model's detections on them recovered."""
-    hashes = [(item.frame_index, frame_hash(item.frame_bgr)) for item in iter_frames(path, every)]
+    hashes = [(item.frame_index, frame_hash(item.frame_bgr)) for item in iter_frames(path, RunSettings(every=every))]
     rows = {}
     for threshold in THRESHOLDS:
         reference, reused, equal, recovered, total = None, 0, 0, 0, 0
@@ -184,27 +185,29 @@ def reuse_accuracy(path: Path, every: int, own: dict[int, object]) -> dict:
 
 def detector_runs(named: dict[str, Path], repository: Path, model: str, every: int, work: Path) -> dict:
     from creativelens.client.ledger import read_detections
-    from creativelens.client.stream import DEFAULT_REPEAT_THRESHOLD, StreamOptions, stream
+    from creativelens.client.settings import DEFAULT_REPEAT_THRESHOLD
+    from creativelens.client.stream import stream
+    from creativelens.item_result import split_item_name
     from creativelens.serve.tritonserver import TritonServer
 
     results = {}
     with TritonServer(repository, "cpu", ready_timeout_s=600) as server:
         warm = work / "warm-up"
-        stream([str(next(iter(named.values())))], server.grpc_url, warm, StreamOptions(models=(model,), every=every * 10,
-                                                                                       progress=False))
+        stream([str(next(iter(named.values())))], server.grpc_url, warm, RunSettings(models=(model,), every=every * 10))
         for name, path in named.items():
             runs = {}
             for label, threshold in (("every_frame", None), ("skipping", DEFAULT_REPEAT_THRESHOLD)):
                 out = work / f"{path.stem}-{label}"
                 shutil.rmtree(out, ignore_errors=True)
-                summary = stream([str(path)], server.grpc_url, out, StreamOptions(
-                    models=(model,), every=every, repeat_threshold=threshold, progress=False, log=lambda message: None))
+                summary = stream([str(path)], server.grpc_url, out,
+                                 RunSettings(models=(model,), every=every, repeat_threshold=threshold),
+                                 log=lambda message: None)
                 done = summary.items_done
                 runs[label] = {"frames": done, "inferred": summary.models[model].inferred, "reused": summary.reused,
                                "wall_s": round(summary.wall_s, 2),
                                "frames_per_s": round(done / summary.wall_s, 3) if summary.wall_s else None}
                 if threshold is None:
-                    own = {int(key.rsplit("#frame=", 1)[1]): det for key, det in read_detections(out, model).items()}
+                    own = {split_item_name(key)[1]: det for key, det in read_detections(out, model).items()}
             runs["speedup"] = round(runs["skipping"]["frames_per_s"] / runs["every_frame"]["frames_per_s"], 3)
             runs["detections_per_frame"] = round(sum(len(d) for d in own.values()) / max(len(own), 1), 2)
             runs["reuse_accuracy"] = reuse_accuracy(path, every, own)

@@ -18,7 +18,8 @@ import numpy as np
 
 from creativelens.canvas import Canvas, Letterboxed, choose_canvas, letterbox
 from creativelens.client.handoff import Handoff
-from creativelens.client.sources import DEFAULT_MAX_PIXELS, Item, MediaError, check_dimensions
+from creativelens.client.settings import DEFAULT_MAX_PIXELS
+from creativelens.client.sources import Item, MediaError, check_dimensions
 
 HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}  # OpenCV scales these to 8 bits
 

@@ -1,7 +1,7 @@
 """The resume ledger: `detections.jsonl` itself says which (item, model, version) are finished.
 
 Each line is one item's `ItemResult` record (every model that ran on it in that run), appended
-with a single `write` once all its models answered. A process killed at any moment (SIGKILL
+with a single `write` once all its models answered (`Ledger.append`, the run's live sink). A process killed at any moment (SIGKILL
 included) leaves at most one partial last line; opening the ledger cuts it off, so a result
 is either recorded whole (and skipped by the next run) or not at all (and done again): none
 lost, none twice. A later run may add lines for the same item: a model added to the brand, a
@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Iterator, Mapping, Sequence
 
 from creativelens.detections import Detections
 from creativelens.errors import OutputNotWritable, UserError
-from creativelens.formats import from_record
+from creativelens.formats import from_record, to_record
 from creativelens.item_result import ItemResult
 
 RESULTS_FILE = "detections.jsonl"
@@ -40,10 +41,15 @@ class _Done:
 
 
 class Ledger:
-    """What `<out>/detections.jsonl` holds, after repairing its tail."""
+    """What `<out>/detections.jsonl` holds, after repairing its tail; `append` adds results
+    (fsynced at most every `sync_every_s`, and on `close`)."""
 
-    def __init__(self, out_dir: str | Path) -> None:
+    def __init__(self, out_dir: str | Path, sync_every_s: float = 2.0) -> None:
         self.path = Path(out_dir) / RESULTS_FILE
+        self._fd = -1
+        self._size = 0
+        self._sync_every_s = sync_every_s
+        self._synced_at = time.monotonic()
         self._done: dict[str, _Done] = {}
         self._current: dict[tuple[str, str], int] = {}  # (key, model) -> line of its current result
         self._current_ocr: dict[str, int] = {}
@@ -57,6 +63,28 @@ class Ledger:
             for number, result in self._results(report=True):
                 self._note(number, result)
 
+    def append(self, result: ItemResult) -> None:
+        """Record `result` as the next line (one write: a crash leaves it whole or cut off)."""
+        if self._fd < 0:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._size = os.fstat(self._fd).st_size
+        line = (json.dumps(to_record(result), separators=(",", ":")) + "\n").encode()
+        written = os.write(self._fd, line)
+        if written != len(line):  # never seen on a local disk; finish the line rather than lose it
+            os.write(self._fd, line[written:])
+        self._offsets.append(self._size)
+        self._size += len(line)
+        self._note(len(self._offsets), result)
+        if time.monotonic() - self._synced_at > self._sync_every_s:
+            os.fsync(self._fd)
+            self._synced_at = time.monotonic()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+
     def _note(self, number: int, result: ItemResult) -> None:
         done = self._done.setdefault(result.key, _Done())
         self.records += 1
@@ -68,11 +96,11 @@ class Ledger:
             done.versions[model.model] = model.version
             self._current[(result.key, model.model)] = number
         if result.models:
-            done.reused = "reused_from" in result.extras
-        if "ocr_text" in result.extras or ("ocr_error" in result.extras and not result.extras.get("ocr_transient")):
+            done.reused = result.reused_from is not None
+        if result.ocr_finished:
             done.ocr_done = True
             self._current_ocr[result.key] = number
-        elif result.extras.get("ocr_transient"):
+        elif result.ocr_transient:
             done.ocr_done = False
 
     def pending_models(self, key: str, wanted: Mapping[str, str]) -> list[str]:
@@ -98,7 +126,7 @@ class Ledger:
 
     def result(self, key: str, models: Sequence[str]) -> ItemResult | None:
         """The item's current result for `models` (in that order), read back from its lines;
-        None unless each of them has one. Its extras are those of the first model's line."""
+        None unless each of them has one. Its OCR and marks are those of the first model's line."""
         lines = [self._current.get((key, model)) for model in models]
         if not lines or None in lines:
             return None
@@ -115,7 +143,8 @@ class Ledger:
 
     def current(self) -> Iterator[ItemResult]:
         """Every item's current results in file order, each (item, model) once: a line yields
-        the models whose current result it holds (and its extras, if they are the current OCR)."""
+        the models whose current result it holds (and its OCR, if it is the item's current OCR).
+        One pass over the file."""
         for number, result in self._results():
             if result.error is not None:
                 if self._current.get((result.key, "")) == number:
@@ -124,10 +153,8 @@ class Ledger:
             models = tuple(m for m in result.models if self._current.get((result.key, m.model)) == number)
             current_ocr = self._current_ocr.get(result.key) == number
             if models or current_ocr:
-                extras = result.extras if current_ocr else {k: v for k, v in result.extras.items()
-                                                            if not k.startswith("ocr_")}
-                yield ItemResult(result.source, result.frame_index, result.timestamp_s, result.width,
-                                 result.height, models, None, extras)
+                result = result.with_models(models)
+                yield result if current_ocr else result.without_ocr()
 
     def awaiting_ocr(self) -> set[str]:
         """Items whose detections are recorded but whose text is not (OCR failed transiently)."""

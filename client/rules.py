@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 
@@ -61,21 +61,22 @@ class Rules:
                 return value
         return DEFAULT_THRESHOLD
 
-    def apply(self, detections: Sequence[Detections],
-              model_thresholds: Mapping[str, Mapping[str, float]] | None = None) -> list[Detections]:
-        """Each model's detections above its thresholds, then containment across all of them."""
+    def apply(self, detections: Mapping[str, Detections],
+              model_thresholds: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, Detections]:
+        """Each model's detections (model name -> detections) above its thresholds, then
+        containment across all of them."""
         model_thresholds = model_thresholds or {}
-        kept = []
-        for det in detections:
-            own = model_thresholds.get(det.model, {})
-            limits = np.array([self.threshold_for(det.model, label, own) for label in det.labels], np.float32)
-            kept.append(det.select(det.scores >= limits) if len(det) else det)
+        kept = {}
+        for model, det in detections.items():
+            own = model_thresholds.get(model, {})
+            limits = np.array([self.threshold_for(model, label, own) for label in det.labels], np.float32)
+            kept[model] = det.select(det.scores >= limits) if len(det) else det
         if not self.only_inside:
             return kept
-        everything = [(label, box) for det in kept for label, box in zip(det.labels, det.xyxy)]
-        return [det.select(np.array([self._contained(label, box, everything)
-                                     for label, box in zip(det.labels, det.xyxy)], bool))
-                if len(det) else det for det in kept]
+        everything = [(label, box) for det in kept.values() for label, box in zip(det.labels, det.xyxy)]
+        return {model: det.select(np.array([self._contained(label, box, everything)
+                                            for label, box in zip(det.labels, det.xyxy)], bool))
+                if len(det) else det for model, det in kept.items()}
 
     def _contained(self, label: str, box: np.ndarray, everything: list) -> bool:
         containers = self.only_inside.get(label)

@@ -1,7 +1,8 @@
 """Screen time: tracks and per-label time on screen of every video in a results folder.
 
-Derived from the current results (the ledger), like the CSV and Parquet sinks, so a resumed
-run rebuilds them whole. Writes, atomically:
+A sink of the current results (the ledger), like the CSV and Parquet sinks, so a resumed run
+rebuilds them whole. It hands every result on to the next sink (`then`): stills at once, video
+frames once their video is tracked, with each detection's track id. Writes, atomically:
 
 - `tracks.parquet`, `tracks.csv`: one row per track (video, model, label, track id, first and
   last timestamp, seconds on screen, frames seen, max and mean score, the largest box and its
@@ -23,13 +24,14 @@ import io
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
+from creativelens.atomic_files import write_atomic
 from creativelens.client.tracks import TrackerSettings, track_video
 from creativelens.detections import Detections
-from creativelens.formats import SCREEN_TIME_COLUMNS, TRACK_COLUMNS, escape_name, screen_time_schema, tracks_schema
+from creativelens.formats import screen_time_schema, tracks_schema
+from creativelens.item_result import ItemResult, escape_name
 
 TRACKS_PARQUET, TRACKS_CSV = "tracks.parquet", "tracks.csv"
 SCREEN_TIME_PARQUET, SCREEN_TIME_CSV = "screen_time.parquet", "screen_time.csv"
@@ -41,77 +43,77 @@ class _Video:
     frames: dict[str, dict[int, Detections]] = field(default_factory=dict)  # model -> frame -> detections
 
 
-class VideoTracks:
-    """Feed every current result (`add`), then `finish()`: tracks per (video, model), track ids
-    per detection (`attach`), and the rows of the tracks and screen-time tables."""
+class _Discard:
+    def __call__(self, result: ItemResult) -> None:
+        pass
 
-    def __init__(self, settings: TrackerSettings = TrackerSettings()) -> None:
-        self.settings = settings
+    def close(self) -> None:
+        pass
+
+
+class VideoTracks:
+    """A sink: tracks per (video, model) and the tracks and screen-time tables of `out_dir`,
+    written on `close`; every result goes on to `then`, video frames with their track ids."""
+
+    def __init__(self, out_dir: Path, then=None, settings: TrackerSettings = TrackerSettings()) -> None:
+        self.out_dir, self.settings = Path(out_dir), settings
+        self.then = then if then is not None else _Discard()
         self._videos: dict[str, _Video] = {}
-        self._ids: dict[tuple[str, int, str], np.ndarray] = {}  # (video, frame, model) -> track ids
+        self._frames: list[ItemResult] = []  # in arrival order, handed on after tracking
         self.track_rows: list[dict] = []
         self.screen_time_rows: list[dict] = []
 
-    def add(self, result) -> None:
-        """One `ItemResult`; stills and bad inputs are ignored."""
+    def __call__(self, result: ItemResult) -> None:
         if result.frame_index is None or result.error is not None:
+            self.then(result)
             return
+        self._frames.append(result)
         video = self._videos.setdefault(result.source, _Video())
         video.timestamps[result.frame_index] = result.timestamp_s
         for model in result.models:
             if model.error is None:
-                boxes = model.detections
-                video.frames.setdefault(model.model, {})[result.frame_index] = Detections(
-                    boxes.xyxy, boxes.scores, boxes.class_ids, boxes.labels, frame_index=result.frame_index,
-                    width=result.width, height=result.height)
+                video.frames.setdefault(model.model, {})[result.frame_index] = model.detections
 
-    def finish(self) -> "VideoTracks":
+    def close(self) -> None:
+        ids = self._track()
+        for result in self._frames:
+            self.then(_with_track_ids(result, ids))
+        self._frames = []
+        self.then.close()
+        if self.track_rows or self.screen_time_rows:
+            self._write()
+
+    def _track(self) -> dict[tuple[str, int, str], np.ndarray]:
+        """(video, frame, model) -> track ids; fills the two tables' rows."""
+        ids = {}
         for source in sorted(self._videos):
             video = self._videos.pop(source)
             steps = _frame_steps(video.timestamps)
             spot_s = None if steps is None else round(sum(steps.values()), 6)
             for model in sorted(video.frames):
                 frames = video.frames[model]
-                tracked = list(track_video((frames[i] for i in sorted(frames)), self.settings))
-                for frame in tracked:
-                    self._ids[(source, frame.frame_index, model)] = frame.track_ids
+                order = sorted(frames)
+                tracked = dict(zip(order, track_video((frames[i] for i in order), self.settings)))
+                for index, frame in tracked.items():
+                    ids[(source, index, model)] = frame.track_ids
                 self.track_rows += _track_rows(source, model, tracked, video.timestamps, steps)
                 self.screen_time_rows += _screen_time_rows(source, model, tracked, video.timestamps, steps, spot_s)
-        return self
+        return ids
 
-    def attach(self, result):
-        """`result` with the track id of each detection of its video frames (after `finish`)."""
-        if result.frame_index is None:
-            return result
-        models = tuple(
-            replace(m, detections=replace(m.detections, track_ids=ids))
-            if (ids := self._ids.get((result.source, result.frame_index, m.model))) is not None else m
-            for m in result.models)
-        return result.with_models(models)
-
-    def write(self, out_dir: Path) -> dict[str, str]:
-        """The four files in `out_dir`; returns their paths by name."""
-        from creativelens.client.sinks import write_atomic
-
-        out_dir = Path(out_dir)
-        written = {}
-        for name, rows, columns, schema in ((TRACKS_PARQUET, self.track_rows, TRACK_COLUMNS, tracks_schema()),
-                                            (SCREEN_TIME_PARQUET, self.screen_time_rows, SCREEN_TIME_COLUMNS,
-                                             screen_time_schema())):
-            write_atomic(out_dir / name, _parquet_bytes(rows, schema))
-            csv_name = TRACKS_CSV if name == TRACKS_PARQUET else SCREEN_TIME_CSV
-            write_atomic(out_dir / csv_name, _csv_bytes(rows, columns))
-            written[name], written[csv_name] = str(out_dir / name), str(out_dir / csv_name)
-        return written
+    def _write(self) -> None:
+        for parquet, csv_name, rows, schema in (
+                (TRACKS_PARQUET, TRACKS_CSV, self.track_rows, tracks_schema()),
+                (SCREEN_TIME_PARQUET, SCREEN_TIME_CSV, self.screen_time_rows, screen_time_schema())):
+            write_atomic(self.out_dir / parquet, _parquet_bytes(rows, schema))
+            write_atomic(self.out_dir / csv_name, _csv_bytes(rows, tuple(schema.names)))
 
 
-def write_screen_time(results: Iterable, out_dir: Path, settings: TrackerSettings = TrackerSettings()) -> VideoTracks:
-    """Tracks and screen time of `results` (e.g. `Ledger(out_dir).current()`) into `out_dir`."""
-    tracks = VideoTracks(settings)
-    for result in results:
-        tracks.add(result)
-    tracks.finish().write(out_dir)
-    return tracks
+def _with_track_ids(result: ItemResult, ids: dict) -> ItemResult:
+    models = tuple(
+        replace(m, detections=replace(m.detections, track_ids=found))
+        if (found := ids.get((result.source, result.frame_index, m.model))) is not None else m
+        for m in result.models)
+    return result.with_models(models)
 
 
 def _frame_steps(timestamps: dict[int, float | None]) -> dict[int, float] | None:
@@ -125,19 +127,19 @@ def _frame_steps(timestamps: dict[int, float | None]) -> dict[int, float] | None
     return {index: round(float(step), 6) for index, step in zip(order, [*gaps, last])}
 
 
-def _track_rows(source, model, tracked: list[Detections], timestamps, steps) -> list[dict]:
+def _track_rows(source, model, tracked: dict[int, Detections], timestamps, steps) -> list[dict]:
     rows: dict[int, dict] = {}
-    for frame in tracked:
+    for index, frame in tracked.items():
         area = frame.width * frame.height
         for box, score, label, track in zip(frame.xyxy, frame.scores, frame.labels, frame.track_ids):
             row = rows.setdefault(int(track), {"video": escape_name(source), "model": model, "label": label,
-                                               "track_id": int(track), "first_s": timestamps[frame.frame_index],
+                                               "track_id": int(track), "first_s": timestamps[index],
                                                "seconds_on_screen": None if steps is None else 0.0,
                                                "frames_seen": 0, "scores": [], "largest": (-1.0, None, 0)})
-            row["last_s"] = timestamps[frame.frame_index]
+            row["last_s"] = timestamps[index]
             row["frames_seen"] += 1
             if steps is not None:
-                row["seconds_on_screen"] += steps[frame.frame_index]
+                row["seconds_on_screen"] += steps[index]
             row["scores"].append(float(score))
             box_area = float((box[2] - box[0]) * (box[3] - box[1]))
             if box_area > row["largest"][0]:
@@ -150,18 +152,18 @@ def _track_rows(source, model, tracked: list[Detections], timestamps, steps) -> 
             row["seconds_on_screen"] = round(row["seconds_on_screen"], 6)
         out.append(dict(row, max_score=round(max(scores), 5), mean_score=round(sum(scores) / len(scores), 5),
                         largest_box=box, largest_box_share=round(box_area / frame_area, 6) if frame_area else None))
-    return [{column: row[column] for column in TRACK_COLUMNS} for row in out]
+    return [{column: row[column] for column in tracks_schema().names} for row in out]
 
 
-def _screen_time_rows(source, model, tracked: list[Detections], timestamps, steps, spot_s) -> list[dict]:
+def _screen_time_rows(source, model, tracked: dict[int, Detections], timestamps, steps, spot_s) -> list[dict]:
     labels: dict[str, dict] = {}
-    for frame in tracked:
+    for index, frame in tracked.items():
         for label in sorted(set(frame.labels)):
-            entry = labels.setdefault(label, {"frames": 0, "seconds": 0.0, "first": timestamps[frame.frame_index],
+            entry = labels.setdefault(label, {"frames": 0, "seconds": 0.0, "first": timestamps[index],
                                               "tracks": set()})
             entry["frames"] += 1
             if steps is not None:
-                entry["seconds"] += steps[frame.frame_index]
+                entry["seconds"] += steps[index]
         for label, track in zip(frame.labels, frame.track_ids):
             labels[label]["tracks"].add(int(track))
     rows = []

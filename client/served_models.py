@@ -103,3 +103,11 @@ def default_in_flight(models: Sequence[ServedModel]) -> int:
     if any(model.on_gpu for model in models):
         return GPU_IN_FLIGHT_PER_MODEL * max(1, len(models))
     return CPU_IN_FLIGHT
+
+
+def random_weights_banner(models: Sequence[ServedModel]) -> str | None:
+    """The loud line every run prints when a model it uses has random weights; None otherwise."""
+    random = [model.name for model in models if model.metadata.random_weights]
+    if not random:
+        return None
+    return f"!!! {', '.join(random)}: RANDOM WEIGHTS: detections are meaningless (plumbing and speed only) !!!"

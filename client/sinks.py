@@ -1,28 +1,29 @@
-"""Where results go: the JSONL ledger, and the outputs derived from it after every run.
+"""Where results go: the outputs derived from the ledger after every run.
 
-`JsonlSink` appends each finished item as it completes. The derived outputs are pure functions
-of the ledger's current results, rebuilt at the end of every run (interrupted runs included)
-through one method, `add(result)`, by `write_derived_outputs`: the seeds' CSV per model in
-chunks of 200 (`csv/<model>/part-NNNNN.csv`), `detections.parquet` (one row per item and
-model, with each video detection's track id), `ocr.csv`, and for videos the tracks and screen
-time (`tracks.*`, `screen_time.*`, see screen_time.py). Each file is written to a temporary name
-and renamed, so after any crash a re-run rebuilds exactly what the ledger holds.
+A sink is a callable, `sink(result)` for each current `ItemResult`, then `close()`. The derived
+outputs are pure functions of the ledger's current results, rebuilt at the end of every run
+(interrupted runs included) in one pass over the ledger (`write_derived_outputs`): the seeds'
+CSV per model in chunks of 200 (`csv/<model>/part-NNNNN.csv`), `ocr.csv`, and for videos the
+tracks and screen time (`tracks.*`, `screen_time.*`, screen_time.py), which hands every result
+on, with its detections' track ids, to `detections.parquet` (one row per item and model). Each
+file is written to a temporary name and renamed, so after any crash a re-run rebuilds exactly
+what the ledger holds. The ledger itself is the run's live sink (`Ledger.append`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import shutil
-import time
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Protocol, Sequence
 
-from creativelens.client.ledger import RESULTS_FILE, Ledger
+from creativelens.atomic_files import write_atomic
+from creativelens.client.ledger import Ledger
+from creativelens.client.screen_time import VideoTracks
 from creativelens.formats import (OCR_CSV_COLUMNS, SEED_CSV_COLUMNS, parquet_schema, to_ocr_csv_row,
-                                  to_parquet_rows, to_record, to_seed_csv_row)
+                                  to_parquet_rows, to_seed_csv_row)
 from creativelens.item_result import ItemResult
 
 CSV_DIR = "csv"
@@ -31,48 +32,25 @@ OCR_CSV_FILE = "ocr.csv"
 SUMMARY_FILE = "summary.json"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def write_json_atomic(path: Path, value) -> None:
-    write_atomic(path, (json.dumps(value, indent=2) + "\n").encode())
-
-
-class JsonlSink:
-    """Appends one record per line with a single write; fsyncs at most every `sync_every_s`."""
-
-    def __init__(self, out_dir: Path, sync_every_s: float = 2.0) -> None:
-        self.path = out_dir / RESULTS_FILE
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self._sync_every_s = sync_every_s
-        self._synced_at = time.monotonic()
-
-    def write(self, result: ItemResult) -> None:
-        line = (json.dumps(to_record(result), separators=(",", ":")) + "\n").encode()
-        written = os.write(self._fd, line)
-        if written != len(line):  # never seen on a local disk; finish the line rather than lose it
-            os.write(self._fd, line[written:])
-        if time.monotonic() - self._synced_at > self._sync_every_s:
-            os.fsync(self._fd)
-            self._synced_at = time.monotonic()
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
-
-
-class DerivedSink(Protocol):
-    def add(self, result: ItemResult) -> None: ...
+class Sink(Protocol):
+    def __call__(self, result: ItemResult) -> None: ...
 
     def close(self) -> None: ...
+
+
+class MultiSink:
+    """Several sinks as one: each result to each, in order; `close` closes them all."""
+
+    def __init__(self, sinks: Sequence[Sink]) -> None:
+        self.sinks = tuple(sinks)
+
+    def __call__(self, result: ItemResult) -> None:
+        for sink in self.sinks:
+            sink(result)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
 
 
 class SeedCsvSink:
@@ -86,11 +64,11 @@ class SeedCsvSink:
         self._staging = out_dir / f".{CSV_DIR}.tmp-{os.getpid()}"
         shutil.rmtree(self._staging, ignore_errors=True)
 
-    def add(self, result: ItemResult) -> None:
+    def __call__(self, result: ItemResult) -> None:
         for model in result.models:
             if model.error is None:
                 rows = self._rows.setdefault(model.model, [])
-                rows.append(to_seed_csv_row(model.detections))
+                rows.append(to_seed_csv_row(result.key, model.detections))
                 if len(rows) == self.chunk_size:
                     self._flush(model.model)
 
@@ -128,7 +106,7 @@ class ParquetSink:
         self._writer = pq.ParquetWriter(self._temporary, parquet_schema())
         self._batch: list[dict] = []
 
-    def add(self, result: ItemResult) -> None:
+    def __call__(self, result: ItemResult) -> None:
         self._batch.extend(to_parquet_rows(result))
         if len(self._batch) >= self.batch_rows:
             self._write()
@@ -157,7 +135,7 @@ class OcrCsvSink:
         self._writer.writeheader()
         self.rows = 0
 
-    def add(self, result: ItemResult) -> None:
+    def __call__(self, result: ItemResult) -> None:
         row = to_ocr_csv_row(result)
         if row is not None:
             self._writer.writerow(row)
@@ -168,31 +146,18 @@ class OcrCsvSink:
             write_atomic(self.path, self._text.getvalue().encode())
 
 
-def derived_sinks(out_dir: Path, csv_chunk_size: int = 200) -> list:
-    return [SeedCsvSink(out_dir, csv_chunk_size), ParquetSink(out_dir / PARQUET_FILE),
-            OcrCsvSink(out_dir / OCR_CSV_FILE)]
+def derived_sinks(out_dir: Path, csv_chunk_size: int = 200) -> MultiSink:
+    return MultiSink([SeedCsvSink(out_dir, csv_chunk_size), OcrCsvSink(out_dir / OCR_CSV_FILE),
+                      VideoTracks(out_dir, then=ParquetSink(out_dir / PARQUET_FILE))])
 
 
-def write_derived_outputs(ledger: Ledger, sinks: Iterable[DerivedSink]) -> int:
-    """Track every video's detections (first pass: tracks need each video's frames in order),
-    then feed the ledger's current results, with their track ids, to every sink once and close
-    them; the tracks and screen-time tables are written last. Returns how many results (item
-    lines) there were."""
-    from creativelens.client.screen_time import VideoTracks
-
-    tracks = VideoTracks()
-    for result in ledger.current():
-        tracks.add(result)
-    tracks.finish()
-    sinks = list(sinks)
+def write_derived_outputs(ledger: Ledger, sinks: Sink | None = None) -> int:
+    """Feed the ledger's current results to `sinks` (default: `derived_sinks` of the ledger's
+    folder) in one pass and close them. Returns how many results (item lines) there were."""
+    sinks = sinks if sinks is not None else derived_sinks(ledger.path.parent)
     count = 0
     for result in ledger.current():
         count += 1
-        result = tracks.attach(result)
-        for sink in sinks:
-            sink.add(result)
-    for sink in sinks:
-        sink.close()
-    if tracks.track_rows or tracks.screen_time_rows:
-        tracks.write(ledger.path.parent)
+        sinks(result)
+    sinks.close()
     return count

@@ -1,7 +1,8 @@
 """What to analyse: expand inputs into media files, sniff them by content, and yield items.
 
 An item is one still or one sampled video frame, named by `item_name(source, frame_index)`
-(its key in every sink and in the resume ledger). Everything is lazy: folders are walked,
+(its key in every sink and in the resume ledger). How videos are sampled is the run's
+`RunSettings`; what an earlier run finished is a `Finished`. Everything is lazy: folders are walked,
 list files read and videos decoded while the pipeline consumes, so memory does not grow with
 the number of files or the length of a video. Bad input never raises here: it becomes an item
 with an `error` message.
@@ -20,9 +21,9 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from creativelens.formats import item_name
+from creativelens.client.settings import DEFAULT_MAX_PIXELS, RunSettings
+from creativelens.item_result import item_name
 
-DEFAULT_MAX_PIXELS = 100_000_000  # larger stills or frames are refused as decompression bombs
 PLAUSIBLE_FRAME_RATES = (1.0, 300.0)  # outside (or none): --fps falls back to every Nth frame
 GLOB_CHARACTERS = set("*?[")
 
@@ -43,12 +44,27 @@ class Item:
     error: str | None = None
     warning: str | None = None  # e.g. a video whose frame rate made --fps fall back to --every
     # Finished by an earlier run, and decoded again only so that its video's repeat decisions
-    # replay as in an uninterrupted run (see `items_of_file`'s `replay`): never sent or recorded.
+    # replay as in an uninterrupted run (see `Finished.replay`): never sent or recorded.
     done: bool = False
 
     @property
     def key(self) -> str:
         return item_name(self.source, self.frame_index)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What an earlier run finished: `is_done(key)` items are skipped (handed to `on_skip`); a
+    finished frame for which `replay(key)` holds (its detections were inferred, not reused) is
+    decoded again and yielded marked `done`, so that the frames after it make the same repeat
+    decisions as in an uninterrupted run."""
+
+    is_done: Callable[[str], bool] = lambda key: False
+    on_skip: Callable[[Item], None] = lambda item: None
+    replay: Callable[[str], bool] = lambda key: False
+
+
+NOTHING_FINISHED = Finished()
 
 
 # --- inputs -> paths ---------------------------------------------------------------------------
@@ -252,59 +268,37 @@ def check_dimensions(width: int, height: int, max_pixels: int) -> None:
 
 # --- paths -> items ----------------------------------------------------------------------------
 
-def iter_items(
-    inputs: Iterable[str],
-    *,
-    every: int = 10,
-    fps: float | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    is_done: Callable[[str], bool] = lambda key: False,
-    on_skip: Callable[[Item], None] = lambda item: None,
-    replay: Callable[[str], bool] = lambda key: False,
-) -> Iterator[Item]:
-    """Every still and every `every`-th video frame of `inputs` (`fps` frames per second of
-    video time instead, when given), skipping finished keys (see `items_of_file`)."""
+def iter_items(inputs: Iterable[str], settings: RunSettings = RunSettings(),
+               finished: Finished = NOTHING_FINISHED) -> Iterator[Item]:
+    """Every still and every sampled video frame of `inputs`, skipping finished keys (see
+    `items_of_file`)."""
     for entry in expand_inputs(inputs):
         if isinstance(entry, Item):
-            if is_done(entry.key):
-                on_skip(entry)
+            if finished.is_done(entry.key):
+                finished.on_skip(entry)
             else:
                 yield entry
         else:
-            yield from items_of_file(entry, every=every, fps=fps, max_pixels=max_pixels, is_done=is_done,
-                                     on_skip=on_skip, replay=replay)
+            yield from items_of_file(entry, settings, finished)
 
 
-def items_of_file(
-    path: Path,
-    *,
-    every: int = 10,
-    fps: float | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    is_done: Callable[[str], bool] = lambda key: False,
-    on_skip: Callable[[Item], None] = lambda item: None,
-    replay: Callable[[str], bool] = lambda key: False,
-) -> Iterator[Item]:
-    """The still, or the sampled frames, of one file that are not finished yet; bad input as one
-    error item. The one place where a file becomes items (`stream` and the Spark tasks).
-
-    Finished items (per `is_done`) go to `on_skip` instead; a video is still decoded to reach
-    its unfinished frames. A finished frame for which `replay(key)` holds (one whose detections
-    an earlier run inferred) is yielded too, decoded and marked `done`, so that the frames after
-    it make the same repeat decisions as in an uninterrupted run.
-    """
-    for item in _items_of_file(path, every, max_pixels, is_done, fps, replay):
-        if item.done or is_done(item.key):
-            on_skip(item)
+def items_of_file(path: Path, settings: RunSettings = RunSettings(),
+                  finished: Finished = NOTHING_FINISHED) -> Iterator[Item]:
+    """The still, or the sampled frames (`settings.every`, or `settings.fps`), of one file that
+    are not finished yet; bad input as one error item. The one place where a file becomes items
+    (`stream` and the Spark tasks). A video is still decoded to reach its unfinished frames."""
+    for item in _items_of_file(path, settings, finished):
+        if item.done or finished.is_done(item.key):
+            finished.on_skip(item)
             if item.done and item.frame_bgr is not None:
                 yield item
         else:
             yield item
 
 
-def _items_of_file(path: Path, every: int, max_pixels: int, is_done, fps: float | None, replay) -> Iterator[Item]:
+def _items_of_file(path: Path, settings: RunSettings, finished: Finished) -> Iterator[Item]:
     source = str(path)
-    if is_done(item_name(source, None)):
+    if finished.is_done(item_name(source, None)):
         yield Item(source, done=True)  # a finished still, or a video that failed as a whole
         return
     problem = _not_a_file(path)
@@ -314,7 +308,7 @@ def _items_of_file(path: Path, every: int, max_pixels: int, is_done, fps: float 
         yield Item(source, error=problem)
         return
     try:
-        kind = sniff(path, max_pixels)
+        kind = sniff(path, settings.max_pixels)
     except MediaError as error:
         yield Item(source, error=str(error))
         return
@@ -324,12 +318,11 @@ def _items_of_file(path: Path, every: int, max_pixels: int, is_done, fps: float 
     if kind == "still":
         yield Item(source)
     else:
-        yield from iter_frames(path, every, max_pixels, is_done, fps, replay)
+        yield from iter_frames(path, settings, finished)
 
 
-def iter_frames(path: Path, every: int, max_pixels: int = DEFAULT_MAX_PIXELS,
-                is_done: Callable[[str], bool] = lambda key: False, fps: float | None = None,
-                replay: Callable[[str], bool] = lambda key: False) -> Iterator[Item]:
+def iter_frames(path: Path, settings: RunSettings = RunSettings(),
+                finished: Finished = NOTHING_FINISHED) -> Iterator[Item]:
     """Frames 0, every, 2*every, ... of the first video stream, with their timestamps.
 
     With `fps`, the first frame at or after each tick 0, 1/fps, 2/fps, ... of video time
@@ -337,13 +330,14 @@ def iter_frames(path: Path, every: int, max_pixels: int = DEFAULT_MAX_PIXELS,
     missing or implausible (`PLAUSIBLE_FRAME_RATES`) falls back to every `every`-th frame, and
     each of its items carries a `warning` saying so.
 
-    Finished frames (per `is_done`) come out marked `done`, without pixels unless `replay`
-    holds for them. A video that cannot be opened or has no frames is one error item; a
+    Finished frames come out marked `done`, without pixels unless `finished.replay` holds for
+    them. A video that cannot be opened or has no frames is one error item; a
     decoding failure after some frames is an error item at the frame where decoding stopped.
     """
     import av
 
     source = str(path)
+    every, fps, max_pixels = settings.every, settings.fps, settings.max_pixels
     index = -1
     try:
         with av.open(source) as container:
@@ -369,8 +363,8 @@ def iter_frames(path: Path, every: int, max_pixels: int = DEFAULT_MAX_PIXELS,
                 if frame.width * frame.height > max_pixels:
                     check_dimensions(frame.width, frame.height, max_pixels)
                 key = item_name(source, index)
-                if is_done(key):
-                    pixels = frame.to_ndarray(format="bgr24") if replay(key) else None
+                if finished.is_done(key):
+                    pixels = frame.to_ndarray(format="bgr24") if finished.replay(key) else None
                     yield Item(source, index, timestamp, frame_bgr=pixels, warning=warning, done=True)
                     continue
                 yield Item(source, index, timestamp, frame_bgr=frame.to_ndarray(format="bgr24"), warning=warning)

@@ -73,7 +73,8 @@ def run_demo(args) -> int:
 
     from creativelens.canvas import parse_canvas
     from creativelens.client.ocr import OcrEnricher
-    from creativelens.client.stream import StreamOptions, stream
+    from creativelens.client.settings import RunSettings
+    from creativelens.client.stream import stream
     from creativelens.errors import UserError
     from creativelens.machine import describe_machine
     from creativelens.ocr_service.engines import engine_factory
@@ -113,7 +114,7 @@ def run_demo(args) -> int:
         print(f"[3/4] stream: {len(media) - 1} stills + every {args.every}th frame of "
               f"{Path(media[-1]).name} -> {results}, with OCR", flush=True)
         summary = stream(media, server.grpc_url, results,
-                         StreamOptions(models=(DEMO_MODEL,), every=args.every, enrichers=(ocr,)))
+                         RunSettings(models=(DEMO_MODEL,), every=args.every), enrichers=(ocr,))
     finally:
         if ocr is not None:
             ocr.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,23 +12,19 @@ class Detections:
     """Detections for one image or frame, all arrays of one length `n`.
 
     `xyxy` is float32 [n, 4] in original-image pixels (x1, y1, x2, y2); `scores` float32 [n];
-    `class_ids` int32 [n] (contiguous model class index); `labels` the class names.
-    Provenance (`source`, `frame_index`, `timestamp_s`), the image size and the model travel
-    along so that every sink and conversion can be written from this object alone;
-    `track_ids` (video only) name the track each detection belongs to.
+    `class_ids` int32 [n] (contiguous model class index); `labels` the class names; `width`
+    and `height` the image's size (what boxes are measured against: clipping, normalised boxes,
+    shares of the frame). `track_ids` (video only) name the track each detection belongs to.
+    Where the image came from and which model found them is the `ItemResult`'s and
+    `ModelResult`'s to say, once.
     """
 
     xyxy: np.ndarray
     scores: np.ndarray
     class_ids: np.ndarray
     labels: tuple[str, ...]
-    source: str = ""
-    frame_index: int | None = None
-    timestamp_s: float | None = None
     width: int = 0
     height: int = 0
-    model: str = ""
-    data: dict = field(default_factory=dict)
     track_ids: np.ndarray | None = None  # int64 [n]: which track of its video each detection is on
 
     def __post_init__(self) -> None:
@@ -51,17 +47,16 @@ class Detections:
         return len(self.xyxy)
 
     @classmethod
-    def empty(cls, **provenance) -> "Detections":
-        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0), (), **provenance)
+    def empty(cls, width: int = 0, height: int = 0) -> "Detections":
+        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0), (), width, height)
 
     def select(self, mask: np.ndarray) -> "Detections":
-        """The detections where `mask` (boolean or index array) holds; provenance kept."""
+        """The detections where `mask` (boolean or index array) holds; the image size kept."""
         index = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask, int)
         return Detections(
             self.xyxy[index], self.scores[index], self.class_ids[index],
             tuple(self.labels[i] for i in index),
-            self.source, self.frame_index, self.timestamp_s, self.width, self.height,
-            self.model, dict(self.data), None if self.track_ids is None else self.track_ids[index],
+            self.width, self.height, None if self.track_ids is None else self.track_ids[index],
         )
 
     def above(self, threshold: float, per_class: dict[str, float] | None = None) -> "Detections":

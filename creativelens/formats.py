@@ -8,34 +8,29 @@ import numpy as np
 
 from creativelens.canvas import Letterboxed, to_original
 from creativelens.detections import Detections
-from creativelens.item_result import ItemResult, ModelResult
+from creativelens.item_result import ItemResult, ModelResult, OcrText, OcrWord, escape_name, unescape_name
 
 SEED_CSV_COLUMNS = ("file_name", "class_indexes", "prediction_boxes", "class_labels", "class_scores")
 
 
-def from_detectron2(instances, class_names, **provenance) -> Detections:
+def from_detectron2(instances, class_names) -> Detections:
     """From a Detectron2 `Instances` (pred_boxes, scores, pred_classes), e.g. DefaultPredictor's."""
     instances = instances.to("cpu")
     class_ids = instances.pred_classes.numpy()
     height, width = instances.image_size
-    provenance.setdefault("width", int(width))
-    provenance.setdefault("height", int(height))
-    return Detections(
-        instances.pred_boxes.tensor.numpy(), instances.scores.numpy(), class_ids,
-        tuple(class_names[i] for i in class_ids), **provenance,
-    )
+    return Detections(instances.pred_boxes.tensor.numpy(), instances.scores.numpy(), class_ids,
+                      tuple(class_names[i] for i in class_ids), int(width), int(height))
 
 
 def from_model_outputs(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, count: int,
-                       class_names, boxed: Letterboxed, **provenance) -> Detections:
+                       class_names, boxed: Letterboxed) -> Detections:
     """From one image's rows of the exported-detector contract (canvas pixels, `count` valid rows)
     to original-image pixels. A class id outside the model's labels keeps its number as label."""
     count = int(count)
     class_ids = np.asarray(classes[:count]).astype(np.int32)
     names = tuple(class_names[c] if 0 <= c < len(class_names) else str(int(c)) for c in class_ids)
-    provenance.setdefault("width", boxed.original_width)
-    provenance.setdefault("height", boxed.original_height)
-    return Detections(to_original(boxes[:count], boxed), scores[:count], class_ids, names, **provenance)
+    return Detections(to_original(boxes[:count], boxed), scores[:count], class_ids, names,
+                      boxed.original_width, boxed.original_height)
 
 
 def to_coco_xywh(det: Detections) -> np.ndarray:
@@ -65,47 +60,11 @@ def to_tesseract_boxes(det: Detections) -> list[tuple[int, int, int, int]]:
     return boxes
 
 
-def escape_name(name: str) -> str:
-    """The form of a file name in every sink: any name the filesystem holds, as valid text.
-
-    Bytes that are not UTF-8 (Python carries them as surrogates) become `\\xHH`, and a
-    backslash becomes `\\\\`, so the form is reversible (`unescape_name`); every other name,
-    the common case, is unchanged."""
-    if "\\" not in name and not any("\udc80" <= ch <= "\udcff" for ch in name):
-        return name
-    return "".join("\\\\" if ch == "\\" else f"\\x{ord(ch) - 0xDC00:02x}" if "\udc80" <= ch <= "\udcff" else ch
-                   for ch in name)
-
-
-def unescape_name(text: str) -> str:
-    """The inverse of `escape_name`: the name as Python's os functions take it."""
-    if "\\" not in text:
-        return text
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\" and text[i + 1:i + 2] == "\\":
-            out.append("\\")
-            i += 2
-        elif text[i] == "\\" and text[i + 1:i + 2] == "x":
-            out.append(chr(0xDC00 + int(text[i + 2:i + 4], 16)))
-            i += 4
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
-def item_name(source: str, frame_index: int | None) -> str:
-    """The name of one still or frame in every sink: the path (escaped as `escape_name` says),
-    plus '#frame=N' for video frames. It is the resume ledger's key."""
-    name = escape_name(source)
-    return name if frame_index is None else f"{name}#frame={frame_index}"
-
-
-def to_seed_csv_row(det: Detections) -> dict[str, str]:
-    """The seeds' CSV columns; list-valued cells are JSON lists (which Python also reads)."""
+def to_seed_csv_row(key: str, det: Detections) -> dict[str, str]:
+    """The seeds' CSV columns of one item (named `key`, `item_name`'s form) and one model's
+    detections; list-valued cells are JSON lists (which Python also reads)."""
     return {
-        "file_name": item_name(det.source, det.frame_index),
+        "file_name": key,
         "class_indexes": json.dumps(det.class_ids.tolist()),
         "prediction_boxes": json.dumps(np.round(det.xyxy.astype(np.float64), 2).tolist()),
         "class_labels": json.dumps(list(det.labels)),
@@ -123,7 +82,7 @@ def _detection_rows(det: Detections) -> list[dict]:
     return rows
 
 
-def _detections_from_rows(rows: list, **provenance) -> Detections:
+def _detections_from_rows(rows: list, width: int, height: int) -> Detections:
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ValueError("'detections' is not a list of detections")
     try:
@@ -132,18 +91,44 @@ def _detections_from_rows(rows: list, **provenance) -> Detections:
             np.array([r["box"] for r in rows], np.float32).reshape(-1, 4),
             np.array([r["score"] for r in rows], np.float32),
             np.array([r["class_id"] for r in rows], np.int32),
-            tuple(str(r["label"]) for r in rows),
-            track_ids=None if tracks is None else np.array(tracks, np.int64), **provenance,
+            tuple(str(r["label"]) for r in rows), width, height,
+            track_ids=None if tracks is None else np.array(tracks, np.int64),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"a detection lacks or mangles box/score/class_id/label ({error})") from None
 
 
-RECORD_KEYS = ("source", "frame_index", "timestamp_s", "width", "height", "error", "models")
+def _item_fields(result: ItemResult) -> dict:
+    """What an item carries besides its provenance and models, under the record's key names
+    (absent when unset, so a plain item's record has none of them)."""
+    fields = {"warning": result.warning, "reused_from": result.reused_from, "ocr_error": result.ocr_error}
+    if result.ocr is not None:
+        fields["ocr_text"] = result.ocr.text
+        fields["ocr_words"] = [{"text": w.text, "box": list(w.box), "confidence": w.confidence}
+                               for w in result.ocr.words]
+    if result.ocr_transient:
+        fields["ocr_transient"] = True
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _item_fields_from(record: dict) -> dict:
+    """The inverse of `_item_fields`: ItemResult keyword arguments."""
+    fields = {"warning": record.get("warning"), "reused_from": record.get("reused_from"),
+              "ocr_error": record.get("ocr_error"), "ocr_transient": bool(record.get("ocr_transient"))}
+    if fields["reused_from"] is not None and not isinstance(fields["reused_from"], int):
+        raise ValueError("'reused_from' is not a frame index")
+    if "ocr_text" in record:
+        try:
+            words = tuple(OcrWord(str(w["text"]), tuple(int(v) for v in w["box"]), float(w["confidence"]))
+                          for w in record.get("ocr_words") or [])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"'ocr_words' holds a word without text/box/confidence ({error})") from None
+        fields["ocr"] = OcrText(str(record["ocr_text"]), words)
+    return fields
 
 
 def to_record(result: ItemResult) -> dict:
-    """One JSONL line: an item with every model's detections; `extras` (OCR text, ...) as-is."""
+    """One JSONL line: an item with every model's detections, its text and warnings."""
     record = {
         "source": escape_name(result.source),
         "frame_index": result.frame_index,
@@ -157,7 +142,7 @@ def to_record(result: ItemResult) -> dict:
             for m in result.models
         },
     }
-    record.update(result.extras)
+    record.update(_item_fields(result))
     return record
 
 
@@ -170,27 +155,21 @@ def from_record(record) -> ItemResult:
     models = record.get("models", {})
     if not isinstance(models, dict):
         raise ValueError("'models' is not an object")
-    frame_index, timestamp_s = record.get("frame_index"), record.get("timestamp_s")
+    frame_index = record.get("frame_index")
     if frame_index is not None and not isinstance(frame_index, int):
         raise ValueError("'frame_index' is not an integer")
-    source = unescape_name(record["source"])
-    provenance = dict(source=source, frame_index=frame_index, timestamp_s=timestamp_s,
-                      width=int(record.get("width") or 0), height=int(record.get("height") or 0))
+    width, height = int(record.get("width") or 0), int(record.get("height") or 0)
     results = []
     for name, answer in models.items():
         if not isinstance(answer, dict):
             raise ValueError(f"model {name!r}: not an object")
         results.append(ModelResult(
             model=name, version=str(answer.get("version", "")),
-            detections=_detections_from_rows(answer.get("detections") or [], model=name, **provenance),
+            detections=_detections_from_rows(answer.get("detections") or [], width, height),
             error=answer.get("error"), latency_ms=answer.get("latency_ms"),
         ))
-    return ItemResult(**provenance, models=tuple(results), error=record.get("error"),
-                      extras={k: v for k, v in record.items() if k not in RECORD_KEYS})
-
-
-PARQUET_COLUMNS = ("source", "frame_index", "timestamp_s", "width", "height", "model", "model_version",
-                   "detections", "error", "latency_ms", "extra")
+    return ItemResult(unescape_name(record["source"]), frame_index, record.get("timestamp_s"), width, height,
+                      models=tuple(results), error=record.get("error"), **_item_fields_from(record))
 
 
 def parquet_schema():
@@ -203,33 +182,38 @@ def parquet_schema():
         ("source", pa.string()), ("frame_index", pa.int64()), ("timestamp_s", pa.float64()),
         ("width", pa.int32()), ("height", pa.int32()), ("model", pa.string()), ("model_version", pa.string()),
         ("detections", pa.list_(detection)), ("error", pa.string()), ("latency_ms", pa.float64()),
-        ("extra", pa.string()),  # JSON of the item's extras (e.g. OCR), null when none
+        ("extra", pa.string()),  # JSON of the item's other fields (OCR text, reused_from, ...), null when none
     ])
 
 
-def to_parquet_rows(result: ItemResult, models: tuple[ModelResult, ...] | None = None) -> list[dict]:
-    """Rows of `result` (only `models` of it when given); a bad input is one row with no model."""
+def parquet_columns() -> tuple[str, ...]:
+    return tuple(parquet_schema().names)
+
+
+def to_parquet_rows(result: ItemResult) -> list[dict]:
+    """The rows of `result`, one per model; a bad input is one row with no model."""
+    fields = _item_fields(result)
     base = {"source": escape_name(result.source), "frame_index": result.frame_index,
             "timestamp_s": result.timestamp_s, "width": result.width, "height": result.height,
-            "extra": json.dumps(result.extras) if result.extras else None}
+            "extra": json.dumps(fields) if fields else None}
     if result.error is not None:
         return [dict(base, model=None, model_version=None, detections=[], error=result.error, latency_ms=None)]
     return [dict(base, model=m.model, model_version=m.version, detections=_detection_rows(m.detections),
                  error=m.error, latency_ms=m.latency_ms)
-            for m in (result.models if models is None else models)]
+            for m in result.models]
 
 
 OCR_CSV_COLUMNS = ("file_name", "ocr_text", "ocr_words")
 
 
 def to_ocr_csv_row(result: ItemResult) -> dict[str, str] | None:
-    """The OCR CSV row of an item whose extras hold OCR text; None when OCR did not read it."""
-    if "ocr_text" not in result.extras:
+    """The OCR CSV row of an item whose text was read; None when OCR did not read it."""
+    if result.ocr is None:
         return None
     return {
         "file_name": result.key,
-        "ocr_text": result.extras["ocr_text"],
-        "ocr_words": json.dumps(result.extras.get("ocr_words", [])),
+        "ocr_text": result.ocr.text,
+        "ocr_words": json.dumps(_item_fields(result)["ocr_words"]),
     }
 
 
@@ -276,12 +260,6 @@ def to_norfair_detections(det: Detections) -> list:
     return [Detection(np.array([[x1, y1], [x2, y2]], np.float64), scores=np.array([score, score], np.float64),
                       label=label, data=row)
             for row, ((x1, y1, x2, y2), score, label) in enumerate(zip(det.xyxy, det.scores, det.labels))]
-
-
-TRACK_COLUMNS = ("video", "model", "label", "track_id", "first_s", "last_s", "seconds_on_screen", "frames_seen",
-                 "max_score", "mean_score", "largest_box", "largest_box_share")
-SCREEN_TIME_COLUMNS = ("video", "model", "label", "seconds_on_screen", "share_of_spot", "first_appearance_s",
-                       "tracks", "frames_seen", "spot_seconds")
 
 
 def tracks_schema():

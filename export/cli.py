@@ -148,6 +148,8 @@ def run_export(args: argparse.Namespace) -> int:
         raise UserError("parity needs at least 2 bundled photos (is scikit-image installed?)")
 
     precisions = check_precision_flags(args)
+    if args.format and "onnx" not in args.format:
+        raise UserError("--format: the ONNX export is required (every served config runs it); add --format onnx")
 
     detector = load_detector(
         args.model, config_file=args.config_file, weights=args.weights,
@@ -157,7 +159,7 @@ def run_export(args: argparse.Namespace) -> int:
     )
     reduced = reduced_precision_request(args, precisions, detector.class_names, canvases)
     result = export_to_repository(
-        detector, canvases, args.out, images, formats=tuple(args.format or ("onnx", "torchscript")),
+        detector, canvases, args.out, images, torchscript=not args.format or "torchscript" in args.format,
         opset=args.opset, max_batch_size=args.max_batch_size, device=args.device,
         **({"thresholds": thresholds} if thresholds else {}), reduced=reduced,
     )

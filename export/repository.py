@@ -28,7 +28,6 @@ from creativelens.serve.openvino_runner import OpenVinoRunner
 SERVE_DIR = Path(__file__).resolve().parent.parent / "serve"
 PYTHON_BACKEND_MODEL = SERVE_DIR / "python_backend_model.py"  # -> 1/model.py (ONNX Runtime)
 OPENVINO_BACKEND_MODEL = SERVE_DIR / "openvino_backend_model.py"  # -> 1/openvino_model.py
-FORMATS = ("onnx", "torchscript")
 
 
 @dataclass
@@ -58,7 +57,7 @@ def export_to_repository(
     repository: Path,
     parity_images: list[Path],
     *,
-    formats: tuple[str, ...] = FORMATS,
+    torchscript: bool = True,
     opset: int = 17,
     max_batch_size: int = 8,
     device: str = "cpu",
@@ -70,13 +69,9 @@ def export_to_repository(
 
     With `reduced`, each requested reduced-precision variant is then built and gated against FP32
     in the staging folder (`reduced_precision.add_reduced_precision`); its gate lands in the report
-    either way, its config only when it passed.
+    either way, its config only when it passed. The ONNX file is always written (every served
+    config runs it); `torchscript`: the libtorch backend's file too.
     """
-    unknown = set(formats) - set(FORMATS)
-    if unknown:
-        raise UserError(f"unknown format(s) {', '.join(sorted(unknown))}: choose from {', '.join(FORMATS)}")
-    if "onnx" not in formats:
-        raise UserError("the ONNX export is required: every served config runs it")
     if detector.random_weights:
         log(f"*** {detector.name}: {RANDOM_WEIGHTS_NOTICE} ***")
     model_dir = repository / detector.name
@@ -90,16 +85,15 @@ def export_to_repository(
     images, sizes = sample_batch(parity_images[:2], canvases[0])
     example = (torch.from_numpy(images).to(device), torch.from_numpy(sizes).to(device))
     seconds, runners = {}, {}
-    if "onnx" in formats:
-        started = time.perf_counter()
-        onnx_path = export_onnx(wrapper, *example, version_dir / "model.onnx", opset)
-        seconds["onnx"] = round(time.perf_counter() - started, 1)
-        providers = ("CUDAExecutionProvider",) if device.startswith("cuda") else ("CPUExecutionProvider",)
-        runners["onnx"] = (onnx_path, OnnxRunner(onnx_path, providers=providers))
-        log(f"{detector.name}: ONNX (opset {opset}) written in {seconds['onnx']} s")
-        # What configs/cpu.pbtxt serves: the same ONNX file through OpenVINO FP32, per bucket.
-        runners["openvino"] = (onnx_path, OpenVinoRunner(onnx_path, canvases, warm_up=False))
-    if "torchscript" in formats:
+    started = time.perf_counter()
+    onnx_path = export_onnx(wrapper, *example, version_dir / "model.onnx", opset)
+    seconds["onnx"] = round(time.perf_counter() - started, 1)
+    providers = ("CUDAExecutionProvider",) if device.startswith("cuda") else ("CPUExecutionProvider",)
+    runners["onnx"] = (onnx_path, OnnxRunner(onnx_path, providers=providers))
+    log(f"{detector.name}: ONNX (opset {opset}) written in {seconds['onnx']} s")
+    # What configs/cpu.pbtxt serves: the same ONNX file through OpenVINO FP32, per bucket.
+    runners["openvino"] = (onnx_path, OpenVinoRunner(onnx_path, canvases, warm_up=False))
+    if torchscript:
         started = time.perf_counter()
         ts_path = export_torchscript(wrapper, *example, version_dir / "model.pt")
         seconds["torchscript"] = round(time.perf_counter() - started, 1)
@@ -142,7 +136,7 @@ def export_to_repository(
         shutil.rmtree(model_dir)
     staging.rename(model_dir)
     sizes_mb = {name: round((model_dir / "1" / path.name).stat().st_size / 1e6, 1)
-                for name, (path, _) in runners.items() if name in formats}
+                for name, (path, _) in runners.items() if name != "openvino"}
     return ExportResult(model_dir, report, seconds, sizes_mb)
 
 

@@ -5,18 +5,24 @@
     with OcrClient("127.0.0.1:50051") as ocr:
         boxes = exclusion_boxes(detections, {"logo", "product"})  # x1, y1, x2, y2 pixel boxes
         result = ocr.recognise(frame_bgr, boxes, timeout=30)     # bytes or a BGR numpy array
-        record.update(result.to_record_fields())                  # ocr_text, ocr_words
+        print(result.text, [(w.text, w.box) for w in result.words])
 
 Failures raise `OcrFailure` whose `code` is the gRPC status name (INVALID_ARGUMENT for an
 undecodable or oversized image, RESOURCE_EXHAUSTED when the service is overloaded,
 DEADLINE_EXCEEDED, UNAVAILABLE when no server answers). `recognise_many` streams many images
 over one call and yields `(request_id, OcrResult | OcrFailure)` as answers come back.
+
+A sidecar that stops answering without closing the connection (a stopped process, a dead host)
+never fails a call by itself: `recognise_watched` probes its health, with a deadline, while an
+answer is late, and gives up on the call (UNAVAILABLE) when the health check is not answered
+either. The channel carries keepalive pings (the server accepts them at this rate).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
 import numpy as np

@@ -45,16 +45,6 @@ class OcrResult:
     timings: Timings = field(default_factory=Timings)
     request_id: str = ""
 
-    def to_record_fields(self) -> dict:
-        """The fields a JSONL record carries for this image (`ocr_text`, `ocr_words`)."""
-        return {
-            "ocr_text": self.text,
-            "ocr_words": [
-                {"text": w.text, "box": list(w.box), "confidence": round(w.confidence, 2)}
-                for w in self.words
-            ],
-        }
-
 
 def union_box(boxes: list[Box]) -> Box:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes),

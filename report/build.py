@@ -19,7 +19,7 @@ from pathlib import Path
 
 from creativelens import formats
 from creativelens.errors import OutputNotWritable, UserError
-from creativelens.item_result import ItemResult
+from creativelens.item_result import ItemResult, escape_name
 from creativelens.report.images import ImageJob, image_paths, write_images
 from creativelens.report.inputs import ResultsFolder, read_results
 
@@ -92,7 +92,7 @@ def build_report(results: str | Path, out: str | Path, *, features: str | Path |
     if features is not None:
         from creativelens.report.features_table import read_features
 
-        sections["features"] = read_features(Path(features), [formats.escape_name(s) for s in {i.source for i in items}],
+        sections["features"] = read_features(Path(features), [escape_name(s) for s in {i.source for i in items}],
                                              problems)
     if evaluation is not None:
         from creativelens.report.evaluation_view import build_evaluation
@@ -140,7 +140,7 @@ def _prepare(out: Path) -> None:
 def _compact(i: int, item: ItemResult, record: dict, model_index, label_index, video_index, missing) -> dict:
     name = Path(item.source).name
     entry = {"i": i, "n": name if item.frame_index is None else f"{name} #{item.frame_index}",
-             "s": formats.escape_name(item.source), "w": item.width, "h": item.height}
+             "s": escape_name(item.source), "w": item.width, "h": item.height}
     if item.frame_index is not None:
         entry.update(v=video_index[item.source], f=item.frame_index, t=item.timestamp_s)
     if item.error is not None:
@@ -257,7 +257,7 @@ def _overview(folder: ResultsFolder, items: list[ItemResult], compact: list[dict
 def _video(source: str, items: list[ItemResult], folder: ResultsFolder, index: int) -> dict:
     frames = [(i, item) for i, item in enumerate(items) if item.source == source and item.frame_index is not None]
     frames.sort(key=lambda pair: pair[1].frame_index)
-    escaped = formats.escape_name(source)
+    escaped = escape_name(source)
     screen = [row for row in folder.screen_time if row.get("video") == escaped]
     times = [item.timestamp_s for _, item in frames]
     known = all(t is not None for t in times)

@@ -27,9 +27,9 @@ import sysconfig
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
+from creativelens.client.triton_statistics import ModelStatistics, read_model_statistics
 from creativelens.errors import UserError
 from creativelens.tls import TlsOptions, triton_client_kwargs, triton_server_args
 
@@ -40,20 +40,6 @@ LOOPBACK = "127.0.0.1"
 
 class ServerStartError(RuntimeError):
     """tritonserver exited, or a model did not become ready in time (the message says which)."""
-
-
-@dataclass(frozen=True)
-class ModelStatistics:
-    """Triton's cumulative counters for one model: requests inferred and batches executed."""
-
-    name: str
-    inference_count: int
-    execution_count: int
-    success_count: int
-
-    @property
-    def average_batch_size(self) -> float:
-        return self.inference_count / self.execution_count if self.execution_count else 0.0
 
 
 def pytriton_root() -> Path:
@@ -352,17 +338,3 @@ class TritonServer:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
-
-
-def read_model_statistics(client, model: str = "") -> dict[str, ModelStatistics]:
-    """The same counters from any tritonclient gRPC client (e.g. a remote server's)."""
-    answer = client.get_inference_statistics(model_name=model, as_json=True)
-    stats = {}
-    for entry in answer.get("model_stats", []):
-        stats[entry["name"]] = ModelStatistics(
-            name=entry["name"],
-            inference_count=int(entry.get("inference_count", 0)),
-            execution_count=int(entry.get("execution_count", 0)),
-            success_count=int(entry.get("inference_stats", {}).get("success", {}).get("count", 0)),
-        )
-    return stats

@@ -2,6 +2,6 @@
 transport and rules inside Spark tasks against many Triton endpoints, and writes exactly once
 through Spark's own output commit protocol (see docs/spark.md)."""
 
-from creativelens.spark.job import JobSummary, SparkJobOptions, run_spark_job
+from creativelens.spark.job import JobSummary, SparkJob, run_spark_job
 
-__all__ = ["JobSummary", "SparkJobOptions", "run_spark_job"]
+__all__ = ["JobSummary", "SparkJob", "run_spark_job"]

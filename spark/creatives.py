@@ -25,7 +25,7 @@ TABLE_SUFFIXES = (".csv", ".parquet")
 class Input:
     """One creative as the driver knows it: a local file (or an error), or a remote URI."""
 
-    source: str  # escaped item name (formats.escape_name), or the URI
+    source: str  # escaped item name (item_result.escape_name), or the URI
     error: str | None = None
     remote: bool = False
 
@@ -42,7 +42,7 @@ def local_path(text: str) -> str | None:
 def list_inputs(spark, inputs: Iterable[str]) -> list[Input]:
     """Every creative of `inputs`, once each, in input order."""
     from creativelens.client.sources import Item, expand_inputs
-    from creativelens.formats import escape_name
+    from creativelens.item_result import escape_name
 
     found: list[Input] = []
     local: list[str] = []

@@ -1,44 +1,41 @@
 """The Spark job: creatives → tasks → the client's pipeline against many Triton endpoints →
 rows committed by Spark, in commits of `commit_every` creatives; resumable by anti-join.
 
-    summary = run_spark_job(["ads/", "spots/*.mp4"], "results/", SparkJobOptions(servers=("gpu1:8001", "gpu2:8001")))
+    summary = run_spark_job(["ads/", "spots/*.mp4"], "results/", SparkJob(servers=("gpu1:8001", "gpu2:8001")),
+                            RunSettings(every=5))
+
+How each item is analysed is the run's `RunSettings`, the same type `creativelens stream`
+takes (and records in `OUT/run.json`, checked on every re-run as stream checks its folder);
+`SparkJob` says only how the work is spread and written.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from creativelens.client.endpoints import DEFAULT_ENDPOINT, DEFAULT_FAILOVER_AFTER_S
-from creativelens.client.pipeline import DEFAULT_REPEAT_THRESHOLD
-from creativelens.client.rules import Rules
-from creativelens.client.sources import DEFAULT_MAX_PIXELS
-
-RANDOM_WEIGHTS_BANNER = ("!!! A served model has RANDOM WEIGHTS: its detections are meaningless "
-                         "(plumbing and speed only) !!!")
+from creativelens.client.endpoints import DEFAULT_ENDPOINT
+from creativelens.client.settings import RunSettings
+from creativelens.errors import UserError
 
 
-@dataclass
-class SparkJobOptions:
+@dataclass(frozen=True)
+class SparkJob:
     servers: tuple[str, ...] = (DEFAULT_ENDPOINT,)
-    models: tuple[str, ...] = ()  # empty: every ready detector on the first server that answers
-    every: int = 10
-    fps: float | None = None  # instead of every: frames per second of video time
-    repeat_threshold: int | None = DEFAULT_REPEAT_THRESHOLD  # near-duplicate frames reuse; None: off
-    rules: Rules = field(default_factory=Rules)
-    csv: bool = False
+    csv: bool = False  # also the seeds' CSV columns under OUT/csv
     master: str | None = "local[2]"  # None: the master spark-submit (or an active session) set
     creatives_per_task: int = 20
     commit_every: int = 2000
-    max_in_flight: int = 4
-    failover_after_s: float = DEFAULT_FAILOVER_AFTER_S
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    client_kwargs: dict = field(default_factory=dict)  # tritonclient TLS keywords (creativelens.tls)
-    log: Callable[[str], None] = field(default=lambda message: print(message, file=sys.stderr))
+
+    def __post_init__(self) -> None:
+        for flag, value in (("--creatives-per-task", self.creatives_per_task), ("--commit-every", self.commit_every)):
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"{flag} must be a whole number, at least 1 (got {value!r})")
 
 
 @dataclass
@@ -71,32 +68,40 @@ class JobSummary:
         ]
 
 
-def run_spark_job(inputs: Iterable[str], out: str, options: SparkJobOptions | None = None, *,
-                  partition_function=None, spark=None) -> JobSummary:
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_spark_job(inputs: Iterable[str], out: str, job: SparkJob | None = None, settings: RunSettings | None = None,
+                  *, log: Callable[[str], None] = _to_stderr, partition_function=None, spark=None) -> JobSummary:
     """Analyse every creative of `inputs` into `out` (resumable). `partition_function` replaces
     `partition.analyse_creatives` (tests inject faults through it); `spark` an existing session."""
-    from creativelens.client.served_models import fetch_from_endpoints
+    from creativelens.client.recorded_settings import RUN_FILE, merged_settings
+    from creativelens.client.served_models import fetch_from_endpoints, random_weights_banner
     from creativelens.spark import output
     from creativelens.spark.creatives import creatives_frame, list_inputs
     from creativelens.spark.java import require_java
     from creativelens.spark.partition import TaskPlan, analyse_creatives
     from creativelens.spark.session import spark_session
 
-    options = options or SparkJobOptions()
+    job, settings = job or SparkJob(), settings or RunSettings()
     require_java()
-    models = fetch_from_endpoints(options.servers, options.models, client_kwargs=options.client_kwargs,
-                                  log=options.log)
+    models = fetch_from_endpoints(job.servers, settings.models or settings.rules.models,
+                                  client_kwargs=settings.client_kwargs, log=log)
     summary = JobSummary(out=out, models={model.name: model.version for model in models},
                          random_weights=any(model.metadata.random_weights for model in models),
-                         servers=options.servers)
-    if summary.random_weights:
-        options.log(RANDOM_WEIGHTS_BANNER)
-    plan = TaskPlan(servers=tuple(options.servers), models=tuple(models), rules=options.rules,
-                    every=options.every, fps=options.fps, repeat_threshold=options.repeat_threshold,
-                    max_pixels=options.max_pixels, max_in_flight=options.max_in_flight,
-                    failover_after_s=options.failover_after_s, seed_csv=options.csv,
-                    client_kwargs=dict(options.client_kwargs))
-    spark = spark or spark_session(options.master)
+                         servers=job.servers)
+    banner = random_weights_banner(models)
+    if banner:
+        log(banner)
+    plan = TaskPlan(servers=tuple(job.servers), models=tuple(models), settings=settings, seed_csv=job.csv)
+    spark = spark or spark_session(job.master)
+    run_file = output.join_path(out, RUN_FILE)
+    recorded = output.read_text(spark, run_file)
+    output.write_text(spark, run_file, json.dumps(merged_settings(
+        json.loads(recorded) if recorded else {}, settings.recorded(),
+        {model.name: {"version": model.version, "thresholds": model.metadata.thresholds} for model in models},
+        out), indent=2) + "\n")
     started = time.monotonic()
     entries = list_inputs(spark, list(inputs))
     summary.creatives = len(entries)
@@ -105,13 +110,13 @@ def run_spark_job(inputs: Iterable[str], out: str, options: SparkJobOptions | No
     existing = output.existing_results(spark, out)
     done = None if existing is None else output.done_items(existing, list(summary.models.items()))
     if existing is not None:
-        options.log(f"resuming: {before['rows']} rows already in {out}")
+        log(f"resuming: {before['rows']} rows already in {out}")
     run_date = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     task = _task(partition_function or analyse_creatives, plan)
-    result_schema = output.result_schema(options.csv)
-    for start in range(0, len(entries), options.commit_every):
-        wave = entries[start:start + options.commit_every]
-        tasks = max(spark.sparkContext.defaultParallelism, math.ceil(len(wave) / options.creatives_per_task))
+    result_schema = output.result_schema(job.csv)
+    for start in range(0, len(entries), job.commit_every):
+        wave = entries[start:start + job.commit_every]
+        tasks = max(spark.sparkContext.defaultParallelism, math.ceil(len(wave) / job.creatives_per_task))
         tasks = min(tasks, len(wave))
         creatives = creatives_frame(spark, wave, tasks)
         if done is not None:
@@ -123,10 +128,10 @@ def run_spark_job(inputs: Iterable[str], out: str, options: SparkJobOptions | No
         results = creatives.repartition(tasks).mapInArrow(task, result_schema)
         if existing is not None:
             results = output.without_existing(results, existing)
-        output.write_results(results, out, run_date, options.csv)
+        output.write_results(results, out, run_date, job.csv)
         summary.commits += 1
         summary.tasks += tasks
-        options.log(f"committed {start + len(wave)}/{len(entries)} creatives")
+        log(f"committed {start + len(wave)}/{len(entries)} creatives")
     after = output.output_counts(spark, out)
     summary.wall_s = round(time.monotonic() - started, 3)
     summary.rows_total = after["rows"]

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from creativelens.formats import PARQUET_COLUMNS, SEED_CSV_COLUMNS
+from creativelens.client.sinks import CSV_DIR
+from creativelens.formats import SEED_CSV_COLUMNS, parquet_columns
+from creativelens.item_result import FRAME_MARK
 
 DETECTIONS_DIR = "detections"
-CSV_DIR = "csv"
+
 PARTITION_COLUMNS = ("model", "run_date")
 KEY_COLUMNS = ("source", "frame_index", "model", "model_version")  # one row per key, exactly once
 SEED_COLUMNS = tuple(f"seed_{column}" for column in SEED_CSV_COLUMNS)
@@ -45,10 +47,36 @@ def join_path(out: str, name: str) -> str:
     return out.rstrip("/") + "/" + name
 
 
+def _filesystem(spark, path: str):
+    hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path, hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
 def path_exists(spark, path: str) -> bool:
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path)
+    hadoop_path, filesystem = _filesystem(spark, path)
+    return filesystem.exists(hadoop_path)
+
+
+def read_text(spark, path: str) -> str | None:
+    """A small UTF-8 file on any filesystem Spark reaches (None when it is not there)."""
+    hadoop_path, filesystem = _filesystem(spark, path)
+    if not filesystem.exists(hadoop_path):
+        return None
+    stream = filesystem.open(hadoop_path)
+    try:
+        return spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+
+
+def write_text(spark, path: str, text: str) -> None:
+    """Replace a small UTF-8 file on any filesystem Spark reaches."""
+    hadoop_path, filesystem = _filesystem(spark, path)
+    stream = filesystem.create(hadoop_path, True)
+    try:
+        stream.write(bytearray(text.encode()))
+    finally:
+        stream.close()
 
 
 def existing_results(spark, out: str):
@@ -74,8 +102,8 @@ def done_items(existing, models: Sequence[tuple[str, str]]):
     wanted = F.lit(False)
     for name, version in models:
         wanted = wanted | ((F.col("model") == name) & (F.col("model_version") == version))
-    key = F.when(F.col("frame_index").isNull(), F.col("source")).otherwise(
-        F.concat(F.col("source"), F.lit("#frame="), F.col("frame_index").cast("string")))
+    key = F.when(F.col("frame_index").isNull(), F.col("source")).otherwise(  # item_result.item_name, in SQL
+        F.concat(F.col("source"), F.lit(FRAME_MARK), F.col("frame_index").cast("string")))
     per_item = (existing.where(wanted | F.col("model").isNull())
                 .groupBy("source", "frame_index")
                 .agg(F.countDistinct("model").alias("models"), F.max(F.col("model").isNull()).alias("bad"))
@@ -100,7 +128,7 @@ def write_results(results, out: str, run_date: str, seed_csv: bool) -> None:
     if seed_csv:
         dated = dated.persist(StorageLevel.MEMORY_AND_DISK)  # infer once, write twice
     try:
-        (dated.select(*PARQUET_COLUMNS, "run_date").write.mode("append")
+        (dated.select(*parquet_columns(), "run_date").write.mode("append")
          .partitionBy(*PARTITION_COLUMNS).parquet(join_path(out, DETECTIONS_DIR)))
         if seed_csv:
             (dated.where(F.col("seed_file_name").isNotNull())

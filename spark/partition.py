@@ -13,15 +13,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from creativelens.client.pipeline import DEFAULT_REPEAT_THRESHOLD
-from creativelens.client.rules import Rules
 from creativelens.client.served_models import ServedModel
-from creativelens.client.sources import Item, items_of_file
-from creativelens.item_result import ItemResult
+from creativelens.client.settings import RunSettings
+from creativelens.client.sources import Finished, Item, items_of_file
+from creativelens.item_result import ItemResult, escape_name, unescape_name
 
 ROWS_PER_BATCH = 16  # rows go back to Spark in small Arrow batches, as items finish
 
@@ -32,23 +31,15 @@ class TaskPlan:
 
     servers: tuple[str, ...]
     models: tuple[ServedModel, ...]  # in run order
-    rules: Rules
-    every: int
-    max_pixels: int
-    max_in_flight: int  # per endpoint
-    failover_after_s: float
-    fps: float | None = None
-    repeat_threshold: int | None = DEFAULT_REPEAT_THRESHOLD
+    settings: RunSettings
     seed_csv: bool = False  # also the seeds' CSV columns (seed_*) on each row of a successful model
-    client_kwargs: dict = field(default_factory=dict)  # tritonclient TLS keywords
-    decode_workers: int = 2
 
 
 @dataclass(frozen=True)
 class Creative:
     """One input row: a file to analyse, or an input that already failed on the driver."""
 
-    source: str  # the item name of the file (escaped as formats.escape_name does)
+    source: str  # the item name of the file (escaped as item_result.escape_name does)
     error: str | None = None
     content: bytes | None = None  # the file's bytes when Spark read it from a non-local filesystem
     done: frozenset = frozenset()  # item keys already in the output for every model
@@ -58,7 +49,7 @@ def analyse_creatives(creatives: Iterable[Creative], plan: TaskPlan,
                       log: Callable[[str], None] = lambda message: None) -> Iterator[list[dict]]:
     """Rows (formats.to_parquet_rows) of every unfinished still and sampled frame of `creatives`,
     in small lists as items finish. Every endpoint failing raises (Spark retries the task)."""
-    from creativelens.client.pipeline import Analysis, AnalysisOptions
+    from creativelens.client.pipeline import Analysis
     from creativelens.formats import SEED_CSV_COLUMNS, to_parquet_rows, to_seed_csv_row
 
     staging = tempfile.mkdtemp(prefix="creativelens-spark-")
@@ -71,22 +62,18 @@ def analyse_creatives(creatives: Iterable[Creative], plan: TaskPlan,
     def rows_of(result: ItemResult) -> list[dict]:
         original = renamed.get(result.source)
         if original is not None:
-            result = replace(result, source=original,
-                             models=tuple(replace(m, detections=replace(m.detections, source=original))
-                                          for m in result.models))
+            result = replace(result, source=original)
         rows = to_parquet_rows(result)
         if plan.seed_csv:
-            seeds = {m.model: to_seed_csv_row(m.detections) for m in result.models if m.error is None}
+            seeds = {m.model: to_seed_csv_row(result.key, m.detections) for m in result.models if m.error is None}
             for row in rows:
                 seed = seeds.get(row["model"], {})
                 row.update({f"seed_{column}": seed.get(column) for column in SEED_CSV_COLUMNS})
         return rows
 
     # the last endpoint left gets no longer than the others: the task fails and Spark retries it
-    analysis = Analysis(plan.servers, plan.models, AnalysisOptions(
-        rules=plan.rules, workers=plan.decode_workers, max_in_flight=plan.max_in_flight,
-        retry_for_s=plan.failover_after_s, failover_after_s=plan.failover_after_s, max_pixels=plan.max_pixels,
-        repeat_threshold=plan.repeat_threshold, client_kwargs=plan.client_kwargs), on_retry=log)
+    settings = replace(plan.settings, retry_for_s=plan.settings.failover_after_s)
+    analysis = Analysis(plan.servers, plan.models, settings, on_retry=log)
     pending: list[dict] = []
     try:
         for analysed in analysis.run(items()):
@@ -103,8 +90,6 @@ def analyse_creatives(creatives: Iterable[Creative], plan: TaskPlan,
 def _items_of_creative(creative: Creative, plan: TaskPlan, staging: str, renamed: dict) -> Iterator[Item]:
     """The still, or the sampled frames, of one creative that are not done yet; bad input as
     one error item (`items_of_file`, as `creativelens stream`)."""
-    from creativelens.formats import escape_name, unescape_name
-
     if creative.error is not None:
         yield Item(unescape_name(creative.source), error=creative.error)
         return
@@ -120,5 +105,4 @@ def _items_of_creative(creative: Creative, plan: TaskPlan, staging: str, renamed
         def is_done(key: str) -> bool:
             return creative.source + key[len(prefix):] in creative.done
 
-    yield from items_of_file(Path(path), every=plan.every, fps=plan.fps, max_pixels=plan.max_pixels,
-                             is_done=is_done)
+    yield from items_of_file(Path(path), plan.settings, Finished(is_done=is_done))

@@ -11,8 +11,8 @@ import pytest
 
 from creativelens.canvas import CPU_CANVASES, GPU_CANVASES, Canvas, choose_canvas, letterbox, parse_canvas, to_original
 from creativelens.detections import Detections
-from creativelens.item_result import ItemResult, ModelResult
 from creativelens.errors import UserError
+from creativelens.item_result import ItemResult, ModelResult, OcrText, OcrWord, split_item_name
 from creativelens.formats import (SEED_CSV_COLUMNS, from_record, to_azure_xywh, to_coco_xywh, to_ocr_csv_row,
                                   to_record, to_seed_csv_row, to_tesseract_boxes)
 
@@ -21,8 +21,7 @@ from creativelens.formats import (SEED_CSV_COLUMNS, from_record, to_azure_xywh, 
 def detections():
     return Detections(
         [[10.2, 20.7, 110.0, 220.5], [0.0, 0.0, 640.0, 480.0], [600.5, 470.1, 650.0, 490.0]],
-        [0.97, 0.86, 0.5], [0, 2, 67], ("person", "car", "cell phone"),
-        source="ads/spot.mp4", frame_index=30, timestamp_s=1.2, width=640, height=480, model="r50",
+        [0.97, 0.86, 0.5], [0, 2, 67], ("person", "car", "cell phone"), width=640, height=480,
     )
 
 
@@ -34,8 +33,8 @@ def test_arrays_of_different_lengths_are_refused():
 def test_threshold_with_per_class_overrides(detections):
     assert detections.above(0.85).labels == ("person", "car")
     kept = detections.above(0.85, {"car": 0.9, "cell phone": 0.4})
-    assert kept.labels == ("person", "cell phone") and kept.frame_index == 30
-    assert len(Detections.empty(source="x").above(0.85)) == 0
+    assert kept.labels == ("person", "cell phone") and (kept.width, kept.height) == (640, 480)
+    assert len(Detections.empty(640, 480).above(0.85)) == 0
 
 
 def test_coco_and_azure_boxes(detections):
@@ -50,9 +49,8 @@ def test_tesseract_boxes_are_whole_pixels_inside_the_image(detections):
 
 
 def test_seed_csv_row_has_the_seeds_columns_and_readable_lists(detections):
-    row = to_seed_csv_row(detections)
-    assert tuple(row) == SEED_CSV_COLUMNS == ("file_name", "class_indexes", "prediction_boxes",
-                                               "class_labels", "class_scores")
+    row = to_seed_csv_row("ads/spot.mp4#frame=30", detections)
+    assert tuple(row) == SEED_CSV_COLUMNS
     assert row["file_name"] == "ads/spot.mp4#frame=30"
     assert json.loads(row["class_indexes"]) == [0, 2, 67]
     assert json.loads(row["prediction_boxes"])[0] == [10.2, 20.7, 110.0, 220.5]
@@ -63,9 +61,9 @@ def test_seed_csv_row_has_the_seeds_columns_and_readable_lists(detections):
 
 
 def test_record_round_trip_keeps_everything(detections):
-    item = ItemResult(detections.source, detections.frame_index, detections.timestamp_s, detections.width,
-                      detections.height, (ModelResult("r50", "abc123", detections, None, 12.5),),
-                      extras={"ocr_text": "SALE"})
+    ocr = OcrText("SALE", (OcrWord("SALE", (1, 2, 30, 12), 91.5),))
+    item = ItemResult("ads/spot.mp4", 30, 1.2, 640, 480, (ModelResult("r50", "abc123", detections, None, 12.5),),
+                      warning="frame rate missing", reused_from=20, ocr=ocr)
     record = to_record(item)
     assert record["models"]["r50"]["detections"][1] == {"class_id": 2, "label": "car", "score": 0.86,
                                                         "box": [0.0, 0.0, 640.0, 480.0]}
@@ -73,9 +71,18 @@ def test_record_round_trip_keeps_everything(detections):
     found = back.model("r50")
     np.testing.assert_allclose(found.detections.xyxy, detections.xyxy, atol=0.01)
     assert found.detections.labels == detections.labels and found.version == "abc123" and found.latency_ms == 12.5
-    assert back.frame_index == 30 and back.extras == {"ocr_text": "SALE"}
-    assert to_ocr_csv_row(back) == {"file_name": "ads/spot.mp4#frame=30", "ocr_text": "SALE", "ocr_words": "[]"}
+    assert back == item.with_models(back.models) and back.ocr == ocr and back.reused_from == 20
+    row = to_ocr_csv_row(back)
+    assert row["file_name"] == "ads/spot.mp4#frame=30" and row["ocr_text"] == "SALE"
+    assert json.loads(row["ocr_words"]) == [{"text": "SALE", "box": [1, 2, 30, 12], "confidence": 91.5}]
     assert to_ocr_csv_row(ItemResult("a.jpg")) is None  # OCR did not read it
+    assert set(to_record(ItemResult("a.jpg"))) == {"source", "frame_index", "timestamp_s", "width", "height", "error",
+                                                   "models"}  # unset fields are not written
+
+
+def test_item_names_split_back_into_source_and_frame():
+    assert split_item_name(ItemResult("ads/spot#frame=1.mp4", 30).key) == ("ads/spot#frame=1.mp4", 30)
+    assert split_item_name(ItemResult("ads/a.jpg").key) == ("ads/a.jpg", None)
 
 
 def test_canvas_parsing_and_buckets():
@@ -83,8 +90,11 @@ def test_canvas_parsing_and_buckets():
     for bad in ("800", "0x32", "300x320", "axb"):
         with pytest.raises(UserError):
             parse_canvas(bad)
-    assert GPU_CANVASES == (Canvas(800, 800), Canvas(800, 1344), Canvas(1344, 800))
-    assert all(c.height % 32 == 0 and c.width % 32 == 0 for c in CPU_CANVASES)
+    # GPU: Detectron2's shortest edge 800 / longest 1333 rule, in multiples of 32; one square and both orientations
+    assert {min(c.height, c.width) for c in GPU_CANVASES} == {800}
+    assert {max(c.height, c.width) for c in GPU_CANVASES} == {800, -(-1333 // 32) * 32}
+    assert {c.aspect > 1 for c in GPU_CANVASES} == {True, False} and any(c.aspect == 1 for c in GPU_CANVASES)
+    assert all(c.height % 32 == 0 and c.width % 32 == 0 for c in CPU_CANVASES + GPU_CANVASES)
     assert choose_canvas(1080, 1920, GPU_CANVASES) == Canvas(800, 1344)
     assert choose_canvas(1920, 1080, GPU_CANVASES) == Canvas(1344, 800)
     assert choose_canvas(500, 520, GPU_CANVASES) == Canvas(800, 800)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
+from creativelens.client.settings import RunSettings
 from creativelens.sample_media import sample_stills
 from serving_fixtures import GEOMETRY_MODEL, write_bad_inputs, write_geometry_repository, write_video
 
@@ -70,12 +71,14 @@ def keys(rows) -> list[tuple]:
     return [(r["source"], r["frame_index"], r["model"], r["model_version"]) for r in rows]
 
 
-def options(servers, **overrides):
-    from creativelens.spark import SparkJobOptions
+def spark_job(servers, **overrides):
+    from creativelens.spark import SparkJob
 
-    values = dict(servers=tuple(s.grpc_url for s in servers), creatives_per_task=2, log=lambda m: None)
-    values.update(overrides)
-    return SparkJobOptions(**values)
+    return SparkJob(**dict(dict(servers=tuple(s.grpc_url for s in servers), creatives_per_task=2), **overrides))
+
+
+def quiet(message: str) -> None:
+    pass
 
 
 def expected_items(media: Path) -> set[tuple]:
@@ -84,12 +87,12 @@ def expected_items(media: Path) -> set[tuple]:
 
 
 def test_every_item_once_as_stream_does_and_bad_inputs_are_error_rows(spark, servers, media, bad, tmp_path):
-    from creativelens.client.stream import StreamOptions, stream
+    from creativelens.client.stream import stream
     from creativelens.spark import run_spark_job
 
     bad_folder, fragments = bad
     summary = run_spark_job([str(media), str(bad_folder), str(tmp_path / "missing.jpg")], str(tmp_path / "out"),
-                            options(servers, csv=True), spark=spark)
+                            spark_job(servers, csv=True), log=quiet, spark=spark)
     rows = rows_of(tmp_path / "out")
     assert len(keys(rows)) == len(set(keys(rows))) == summary.rows_total == summary.rows_written
     assert summary.duplicate_keys == 0
@@ -105,7 +108,7 @@ def test_every_item_once_as_stream_does_and_bad_inputs_are_error_rows(spark, ser
     # the same media through `creativelens stream`: the same keys and the same detections
     stream(
         [str(media)], servers[0].grpc_url, tmp_path / "stream",
-        StreamOptions(models=(GEOMETRY_MODEL,), progress=False, log=lambda m: None))
+        RunSettings(models=(GEOMETRY_MODEL,)), log=quiet)
     streamed = ds.dataset(tmp_path / "stream" / "detections.parquet").to_table().to_pylist()
 
     def comparable(rows):
@@ -136,7 +139,7 @@ def test_task_failure_mid_partition_is_retried_without_duplicates(spark, servers
             if context.attemptNumber() == 0 and produced == 0:
                 raise RuntimeError("injected fault after the first rows of this partition")
 
-    summary = run_spark_job([str(media)], str(tmp_path / "out"), options(servers), spark=spark,
+    summary = run_spark_job([str(media)], str(tmp_path / "out"), spark_job(servers), log=quiet, spark=spark,
                             partition_function=fails_first_attempt)
     retried = [p.name for p in attempts.iterdir() if p.name.endswith("-1")]
     assert retried, "no task attempt was retried"
@@ -165,12 +168,12 @@ def test_job_killed_half_way_and_rerun_completes_exactly_once(spark, servers, me
     total = len(expected_items(media)) + len(bad[1])
     assert 0 < len(before) < total
 
-    summary = run_spark_job([str(media), str(bad[0])], str(out), options(servers), spark=spark)
+    summary = run_spark_job([str(media), str(bad[0])], str(out), spark_job(servers), log=quiet, spark=spark)
     rows = rows_of(out)
     assert len(rows) == len(set(keys(rows))) == total
     assert summary.rows_before == len(before) and summary.rows_written == total - len(before)
 
-    again = run_spark_job([str(media), str(bad[0])], str(out), options(servers), spark=spark)
+    again = run_spark_job([str(media), str(bad[0])], str(out), spark_job(servers), log=quiet, spark=spark)
     assert again.rows_written == 0 and len(rows_of(out)) == total
 
 
@@ -195,7 +198,8 @@ def test_endpoint_killed_mid_job(spark, geometry_server, media, tmp_path):
         killer = threading.Thread(target=kill_when_busy)
         killer.start()
         summary = run_spark_job([str(tmp_path / "media")], str(tmp_path / "out"),
-                                options([doomed, geometry_server], failover_after_s=2.0), spark=spark)
+                                spark_job([doomed, geometry_server]), RunSettings(failover_after_s=2.0),
+                                log=quiet, spark=spark)
         killer.join()
         assert doomed._process.poll() is not None, "the endpoint was not killed during the job"
     rows = rows_of(tmp_path / "out")
@@ -217,11 +221,24 @@ def test_missing_java_is_one_line_naming_the_fix(environment, tmp_path):
 def test_servers_default_to_where_serve_and_stream_meet():
     from creativelens.cli import build_parser
     from creativelens.client.endpoints import parse_endpoints
-    from creativelens.spark.cli import options_from
+    from creativelens.spark.cli import job_from
 
     parser = build_parser()
     serve_args = parser.parse_args(["serve", "--model-repository", "repo"])
     stream_args = parser.parse_args(["stream", "ads/", "--out", "results/"])
     spark_args = parser.parse_args(["spark", "ads/", "--out", "results-spark/"])
     served = f"{serve_args.address}:{serve_args.grpc_port}"
-    assert options_from(spark_args).servers == parse_endpoints(stream_args.server) == (served,)
+    assert job_from(spark_args)[0].servers == parse_endpoints(stream_args.servers) == (served,)
+
+
+def test_a_re_run_with_other_sampling_is_refused_as_stream_refuses_it(spark, servers, media, tmp_path):
+    from creativelens.errors import UserError
+    from creativelens.spark import run_spark_job
+
+    video = [str(media / "clip.mp4")]
+    first = run_spark_job(video, str(tmp_path / "out"), spark_job(servers), RunSettings(every=10), log=quiet,
+                          spark=spark)
+    assert first.rows_written == 3
+    with pytest.raises(UserError, match="other sampling settings.*every: 10 there, 5 now"):
+        run_spark_job(video, str(tmp_path / "out"), spark_job(servers), RunSettings(every=5), log=quiet, spark=spark)
+    assert len(rows_of(tmp_path / "out")) == 3  # nothing mixed in

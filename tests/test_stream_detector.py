@@ -11,7 +11,8 @@ import torch
 
 from creativelens.canvas import choose_canvas, letterbox
 from creativelens.client.rules import Rules
-from creativelens.client.stream import StreamOptions, stream
+from creativelens.client.settings import RunSettings
+from creativelens.client.stream import stream
 from creativelens.client.served_models import fetch_served_models
 from creativelens.sample_media import sample_stills
 
@@ -49,7 +50,7 @@ def test_served_boxes_match_eager_detectron2_in_original_pixels(detector_server,
     photos = [p for p in sample_stills() if p.name in ("messi5.jpg", "chelsea.png", "rocket.jpg")]
     assert photos
     summary = stream([str(p) for p in photos], detector_server.grpc_url, tmp_path,
-                     StreamOptions(models=(MODEL,), rules=Rules(threshold=0.0), progress=False))
+                     RunSettings(models=(MODEL,), rules=Rules(threshold=0.0)))
     assert summary.complete and summary.errors == 0 and summary.random_weights
     records = {r["source"]: r for r in map(json.loads, (tmp_path / "detections.jsonl").read_text().splitlines())}
     canvases = fetch_served_models(detector_server.grpc_url, [MODEL])[0].metadata.canvases

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from creativelens.formats import item_name
+from creativelens.item_result import item_name
 from creativelens.sample_media import sample_stills
 from serving_fixtures import GEOMETRY_MODEL, write_geometry_repository, write_video
 

@@ -14,11 +14,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from creativelens.client.stream import StreamOptions, stream
+from creativelens.client.settings import RunSettings
+from creativelens.client.stream import stream
+from creativelens.client.rules import Rules
+from creativelens.client.triton_statistics import read_model_statistics
 from creativelens.errors import UserError
-from creativelens.formats import item_name
+from creativelens.item_result import item_name
 from creativelens.sample_media import sample_stills
-from creativelens.serve.tritonserver import TritonServer, read_model_statistics
+from creativelens.serve.tritonserver import TritonServer
 from serving_fixtures import write_geometry_model, write_video
 
 # Geometry models: class 0 is the whole image (score 0.95), class 1 its centre quarter (0.5).
@@ -108,18 +111,18 @@ def test_smile_without_a_face_from_the_other_model_is_dropped(brand_server, medi
 
 def test_adding_a_model_later_runs_only_that_model(brand_server, media, tmp_path):
     out = tmp_path / "out"
-    options = StreamOptions(models=("faces", "smiles"), every=4, progress=False)
+    options = RunSettings(models=("faces", "smiles"), every=4)
     first = stream(media, brand_server.grpc_url, out, options)
     assert first.complete and first.items_done == 6
     before = inference_counts(brand_server)
-    second = stream(media, brand_server.grpc_url, out, StreamOptions(every=4, progress=False))  # every ready model
+    second = stream(media, brand_server.grpc_url, out, RunSettings(every=4))  # every ready model
     after = inference_counts(brand_server)
     assert {m: after[m] - before[m] for m in after} == {"faces": 0, "smiles": 0, "logos": 6}
     assert second.items_done == 6 and second.inferences == 6 and set(second.models) == {"faces", "smiles", "logos"}
     table = pq.read_table(out / "detections.parquet").to_pylist()
     keys = [(r["source"], r["frame_index"], r["model"]) for r in table]
     assert len(keys) == len(set(keys)) == 18  # 6 items x 3 models, each once
-    third = stream(media, brand_server.grpc_url, out, StreamOptions(every=4, progress=False))
+    third = stream(media, brand_server.grpc_url, out, RunSettings(every=4))
     assert third.items_done == 0 and third.skipped_already_done == 6
 
 
@@ -127,10 +130,10 @@ def test_a_changed_model_version_re_runs_that_model_only(media, tmp_path):
     repository = write_brand_repository(tmp_path / "repo", FACES, SMILES)
     out = tmp_path / "out"
     with TritonServer(repository, ready_timeout_s=120) as server:
-        assert stream(media, server.grpc_url, out, StreamOptions(every=4, progress=False)).items_done == 6
+        assert stream(media, server.grpc_url, out, RunSettings(every=4)).items_done == 6
     write_brand_repository(repository, FACES, SMILES, versions={"smiles": "smiles-v2"})
     with TritonServer(repository, ready_timeout_s=120) as server:
-        summary = stream(media, server.grpc_url, out, StreamOptions(every=4, progress=False))
+        summary = stream(media, server.grpc_url, out, RunSettings(every=4))
         counts = inference_counts(server)
     assert counts == {"faces": 0, "smiles": 6} and summary.inferences == 6
     table = pq.read_table(out / "detections.parquet").to_pylist()
@@ -141,13 +144,12 @@ def test_a_changed_model_version_re_runs_that_model_only(media, tmp_path):
 
 def test_other_settings_on_resume_are_refused_in_one_line(brand_server, media, tmp_path):
     out = tmp_path / "out"
-    stream(media[:2], brand_server.grpc_url, out, StreamOptions(models=("faces",), every=4, progress=False))
+    stream(media[:2], brand_server.grpc_url, out, RunSettings(models=("faces",), every=4))
     result = run_cli(*media, "--server", brand_server.grpc_url, "--out", str(out), "--every", "5", "--model", "faces")
     assert result.returncode == 2 and "other sampling settings" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     with pytest.raises(UserError, match="other rules settings"):
-        stream(media, brand_server.grpc_url, out, StreamOptions(models=("faces",), every=4, progress=False,
-                                                               rules=StreamOptions().rules.__class__(threshold=0.5)))
+        stream(media, brand_server.grpc_url, out, RunSettings(models=("faces",), every=4, rules=Rules(threshold=0.5)))
     assert len(records(out)) == 2
 
 

@@ -68,8 +68,10 @@ def test_an_ocr_outage_is_retried_then_left_unfinished_and_a_rerun_reads_the_tex
     import tritonclient.grpc as grpcclient
 
     from creativelens.client.ocr import OcrEnricher
-    from creativelens.client.stream import StreamOptions, stream
-    from creativelens.serve.tritonserver import TritonServer, read_model_statistics
+    from creativelens.client.settings import RunSettings
+    from creativelens.client.stream import stream
+    from creativelens.client.triton_statistics import read_model_statistics
+    from creativelens.serve.tritonserver import TritonServer
     from serving_fixtures import GEOMETRY_MODEL, write_geometry_repository, write_video
 
     def detector_inferences(server) -> int:
@@ -87,8 +89,9 @@ def test_an_ocr_outage_is_retried_then_left_unfinished_and_a_rerun_reads_the_tex
     with TritonServer(repository) as server:
         enricher = OcrEnricher(ocr.address, retry_for_s=2.0)
         outcome = {}
-        options = StreamOptions(every=1, max_in_flight=2, progress=False, enrichers=(enricher,), repeat_threshold=None)
-        runner = threading.Thread(target=lambda: outcome.update(summary=stream([str(video)], server.grpc_url, out, options)))
+        options = RunSettings(every=1, max_in_flight=2, repeat_threshold=None)
+        runner = threading.Thread(target=lambda: outcome.update(summary=stream([str(video)], server.grpc_url, out, options,
+                                                                               enrichers=(enricher,))))
         runner.start()
         while not ((out / "detections.jsonl").exists() and (out / "detections.jsonl").read_text().count("ocr_text") >= 5):
             assert runner.is_alive()
@@ -106,8 +109,8 @@ def test_an_ocr_outage_is_retried_then_left_unfinished_and_a_rerun_reads_the_tex
         ocr = OcrServer(ServerConfig(port=port, workers=1)).start()  # back, same address
         try:
             enricher = OcrEnricher(ocr.address, retry_for_s=2.0)
-            again = stream([str(video)], server.grpc_url, out, StreamOptions(every=1, progress=False, repeat_threshold=None,
-                                                                             enrichers=(enricher,)))
+            again = stream([str(video)], server.grpc_url, out, RunSettings(every=1, repeat_threshold=None),
+                           enrichers=(enricher,))
             enricher.close()
         finally:
             ocr.stop(grace_s=0.0)

@@ -18,8 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from creativelens.client.rules import Rules
-from creativelens.client.stream import StreamOptions, stream
-from creativelens.formats import SEED_CSV_COLUMNS, item_name
+from creativelens.client.settings import RunSettings
+from creativelens.client.stream import stream
+from creativelens.formats import SEED_CSV_COLUMNS
+from creativelens.item_result import item_name
 from creativelens.sample_media import sample_stills, sample_video
 from creativelens.serve.tritonserver import TritonServer
 from serving_fixtures import (GEOMETRY_MODEL, geometry_boxes, write_bad_inputs, write_geometry_repository,
@@ -74,7 +76,7 @@ def test_real_media_boxes_come_back_in_original_pixels(geometry_server, tmp_path
     inputs = [str(tmp_path / "media"), *map(str, sample_stills()[:4])]
     out = tmp_path / "out"
     summary = stream(inputs, geometry_server.grpc_url, out,
-                     StreamOptions(every=5, rules=Rules(threshold=0.0), progress=False))
+                     RunSettings(every=5, rules=Rules(threshold=0.0)))
     assert summary.complete and summary.errors == 0
     assert (summary.stills, summary.frames) == (10, 3)
     records = read_records(out)
@@ -132,7 +134,7 @@ def test_rerun_skips_finished_items(geometry_server, tmp_path):
     video = write_video(tmp_path / "clip.avi", 20)
     inputs = [str(video), str(sample_stills()[0])]
     out = tmp_path / "out"
-    options = StreamOptions(every=3, progress=False)
+    options = RunSettings(every=3)
     first = stream(inputs, geometry_server.grpc_url, out, options)
     second = stream(inputs, geometry_server.grpc_url, out, options)
     assert first.items_done == 8 and second.items_done == 0
@@ -141,7 +143,7 @@ def test_rerun_skips_finished_items(geometry_server, tmp_path):
 
 def test_known_video_frame_count_through_the_server(geometry_server, tmp_path):
     summary = stream([str(sample_video())], geometry_server.grpc_url, tmp_path,
-                     StreamOptions(every=100, progress=False))
+                     RunSettings(every=100))
     assert summary.frames == 8  # vtest.avi: 795 frames -> 0, 100, ..., 700
     assert sorted(r["frame_index"] for r in read_records(tmp_path)) == list(range(0, 795, 100))
 
@@ -180,7 +182,7 @@ def test_server_killed_and_restarted_midway(slow_repository, tmp_path):
     outcome = {}
     server = TritonServer(slow_repository).start()
     ports = dict(grpc_port=server.grpc_port, http_port=server.http_port, metrics_port=server.metrics_port)
-    options = StreamOptions(every=1, max_in_flight=2, retry_for_s=90, progress=False)
+    options = RunSettings(every=1, max_in_flight=2, retry_for_s=90)
     runner = threading.Thread(target=lambda: outcome.update(
         summary=stream([str(video)], server.grpc_url, out, options)))
     runner.start()
@@ -256,7 +258,7 @@ def test_a_hung_server_is_detected_and_the_run_resumes_when_it_wakes(slow_reposi
     video = write_video(tmp_path / "clip.avi", 30)
     out = tmp_path / "out"
     outcome = {}
-    options = StreamOptions(every=1, max_in_flight=2, stall_timeout_s=2, retry_for_s=60, progress=False)
+    options = RunSettings(every=1, max_in_flight=2, stall_timeout_s=2, retry_for_s=60)
     with TritonServer(slow_repository) as server:
         runner = threading.Thread(target=lambda: outcome.update(
             summary=stream([str(video)], server.grpc_url, out, options)))
@@ -285,7 +287,7 @@ def test_two_runs_cannot_share_one_results_folder(geometry_server, tmp_path):
 
 
 def test_a_file_name_that_is_not_utf8_reaches_every_sink_and_resumes(geometry_server, tmp_path):
-    from creativelens.formats import escape_name
+    from creativelens.item_result import escape_name
 
     folder = tmp_path / "media"
     folder.mkdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -11,28 +12,28 @@ import pytest
 
 from creativelens.client.ledger import Ledger, read_detections
 from creativelens.client.rules import ModelRules, Rules, load_rules
-from creativelens.client.sinks import JsonlSink, derived_sinks, write_derived_outputs
+from creativelens.client.sinks import derived_sinks, write_derived_outputs
 from creativelens.detections import Detections
 from creativelens.errors import UserError
-from creativelens.formats import SEED_CSV_COLUMNS, escape_name, from_record, item_name, to_record, unescape_name
-from creativelens.item_result import ItemResult, ModelResult
+from creativelens.formats import SEED_CSV_COLUMNS, from_record, to_record
+from creativelens.item_result import ItemResult, ModelResult, OcrText, escape_name, item_name, unescape_name
 
 
 def result(index: int, error: str | None = None, models=("m",), version: str = "v1", source=None) -> ItemResult:
     source = source or f"/m/{index}.jpg"
     if error:
         return ItemResult(source, error=error)
-    answers = tuple(ModelResult(name, version, Detections([[1, 2, 30, 40]], [0.9], [3], [f"car-{name}"], source=source,
-                                                          width=64, height=48, model=name), None, 12.5)
+    answers = tuple(ModelResult(name, version, Detections([[1, 2, 30, 40]], [0.9], [3], [f"car-{name}"], 64, 48),
+                                None, 12.5)
                     for name in models)
     return ItemResult(source, width=64, height=48, models=answers)
 
 
 def write(tmp_path, results) -> None:
-    sink = JsonlSink(tmp_path)
+    ledger = Ledger(tmp_path)
     for value in results:
-        sink.write(value)
-    sink.close()
+        ledger.append(value)
+    ledger.close()
 
 
 def csv_rows(folder) -> list[dict]:
@@ -45,10 +46,10 @@ def csv_rows(folder) -> list[dict]:
     return rows
 
 
-def test_record_round_trip_keeps_every_model_and_extra():
-    value = result(0, models=("coco", "logos")).with_extras(ocr_text="SALE")
+def test_record_round_trip_keeps_every_model_and_its_text():
+    value = replace(result(0, models=("coco", "logos")), ocr=OcrText("SALE"))
     back = from_record(json.loads(json.dumps(to_record(value))))
-    assert back.model_names == ("coco", "logos") and back.extras == {"ocr_text": "SALE"}
+    assert back.model_names == ("coco", "logos") and back.ocr == OcrText("SALE")
     assert back.model("logos").detections.labels == ("car-logos",)
     assert back.model("logos").detections.xyxy.tolist() == [[1, 2, 30, 40]]
 
@@ -125,13 +126,13 @@ def test_derived_outputs_hold_the_current_result_of_each_item_and_model(tmp_path
     assert set(read_detections(tmp_path, "b")) == {"/m/0.jpg"}
 
 
-def test_parquet_carries_extras(tmp_path):
-    write(tmp_path, [result(0).with_extras(ocr_text="SALE"), result(1, error="bad")])
+def test_parquet_carries_the_items_text(tmp_path):
+    write(tmp_path, [replace(result(0), ocr=OcrText("SALE")), result(1, error="bad")])
     write_derived_outputs(Ledger(tmp_path), derived_sinks(tmp_path))
     table = pq.read_table(tmp_path / "detections.parquet").to_pylist()
     assert table[0]["detections"][0]["label"] == "car-m"
     assert table[0]["detections"][0]["box"] == pytest.approx([1, 2, 30, 40])
-    assert json.loads(table[0]["extra"]) == {"ocr_text": "SALE"}
+    assert json.loads(table[0]["extra"]) == {"ocr_text": "SALE", "ocr_words": []}
     assert table[1]["error"] == "bad" and table[1]["extra"] is None and table[1]["model"] is None
     assert list(csv.DictReader(open(tmp_path / "ocr.csv")))[0]["ocr_text"] == "SALE"
 
@@ -141,30 +142,29 @@ def test_item_names_name_frames():
     assert item_name("/a.jpg", None) == "/a.jpg"
 
 
-def detections(labels, scores, boxes, model="m") -> Detections:
-    return Detections(np.array(boxes, np.float32), scores, range(len(labels)), labels, model=model)
+def detections(labels, scores, boxes) -> Detections:
+    return Detections(np.array(boxes, np.float32), scores, range(len(labels)), labels)
 
 
 def test_threshold_precedence_per_model_and_class():
-    found = detections(["person", "tie", "cup"], [0.9, 0.6, 0.5], [[0, 0, 1, 1]] * 3)
-    (kept,) = Rules().apply([found])
-    assert kept.labels == ("person",)
-    assert Rules(per_class={"tie": 0.55}).apply([found])[0].labels == ("person", "tie")
-    assert Rules(threshold=0.0).apply([found])[0].labels == ("person", "tie", "cup")
+    found = {"m": detections(["person", "tie", "cup"], [0.9, 0.6, 0.5], [[0, 0, 1, 1]] * 3)}
+    assert Rules().apply(found)["m"].labels == ("person",)
+    assert Rules(per_class={"tie": 0.55}).apply(found)["m"].labels == ("person", "tie")
+    assert Rules(threshold=0.0).apply(found)["m"].labels == ("person", "tie", "cup")
     own = {"m": {"cup": 0.4, "tie": 0.7}}  # the model's own thresholds, from its training
-    assert Rules().apply([found], own)[0].labels == ("person", "cup")
-    assert Rules(threshold=0.55).apply([found], own)[0].labels == ("person", "tie")  # --threshold wins
+    assert Rules().apply(found, own)["m"].labels == ("person", "cup")
+    assert Rules(threshold=0.55).apply(found, own)["m"].labels == ("person", "tie")  # --threshold wins
     per_model = Rules(per_model={"m": ModelRules(per_class={"person": 0.95})})
-    assert per_model.apply([found], own)[0].labels == ("cup",)
+    assert per_model.apply(found, own)["m"].labels == ("cup",)
 
 
 def test_smile_counts_only_inside_a_face_from_another_model():
-    faces = detections(["face"], [0.95], [[10, 10, 50, 50]], model="faces")
-    smiles = detections(["smile", "smile"], [0.9, 0.9], [[20, 30, 40, 45], [60, 60, 80, 70]], model="smiles")
-    _, kept = Rules(only_inside={"smile": ("face",)}).apply([faces, smiles])
+    found = {"faces": detections(["face"], [0.95], [[10, 10, 50, 50]]),
+             "smiles": detections(["smile", "smile"], [0.9, 0.9], [[20, 30, 40, 45], [60, 60, 80, 70]])}
+    kept = Rules(only_inside={"smile": ("face",)}).apply(found)["smiles"]
     assert kept.labels == ("smile",) and kept.xyxy[0].tolist() == [20, 30, 40, 45]
     no_face = Rules(per_model={"faces": ModelRules(threshold=0.99)}, only_inside={"smile": ("face",)})
-    assert [len(d) for d in no_face.apply([faces, smiles])] == [0, 0]
+    assert [len(d) for d in no_face.apply(found).values()] == [0, 0]
 
 
 def test_rules_file(tmp_path):

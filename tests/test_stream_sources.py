@@ -7,7 +7,8 @@ import pytest
 
 from creativelens.canvas import parse_canvas
 from creativelens.client.decode import decode_still, prepare, prepared_in_background
-from creativelens.client.sources import MediaError, expand_inputs, iter_frames, iter_items, sniff
+from creativelens.client.settings import RunSettings
+from creativelens.client.sources import Finished, MediaError, expand_inputs, iter_frames, iter_items, sniff
 from creativelens.sample_media import sample_stills, sample_video
 from serving_fixtures import (copy_with_wrong_extension, write_bad_inputs, write_png_header_bomb,
                               write_stills_in_every_format, write_video)
@@ -36,13 +37,13 @@ def test_extension_does_not_decide(tmp_path):
     video_named_png = write_video(tmp_path / "clip.avi", 3).rename(tmp_path / "clip.png")
     assert sniff(png_named_jpg) == "still"
     assert sniff(video_named_png) == "video"
-    assert [item.frame_index for item in iter_items([str(video_named_png)], every=1)] == [0, 1, 2]
+    assert [item.frame_index for item in iter_items([str(video_named_png)], RunSettings(every=1))] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("every", [1, 7, 10, 100])
 def test_video_frames_every_nth_with_timestamps(tmp_path, every):
     video = write_video(tmp_path / "clip.mp4", 23, fps=10)
-    frames = list(iter_frames(video, every))
+    frames = list(iter_frames(video, RunSettings(every=every)))
     assert [f.frame_index for f in frames] == list(range(0, 23, every))
     assert [f.timestamp_s for f in frames] == pytest.approx([i / 10 for i in range(0, 23, every)])
     assert all(f.frame_bgr.shape == (96, 160, 3) for f in frames)
@@ -50,7 +51,7 @@ def test_video_frames_every_nth_with_timestamps(tmp_path, every):
 
 def test_known_video_frame_count():
     """vtest.avi (opencv-doc) has 795 frames: 0, 100, ..., 700 with a stride of 100."""
-    frames = list(iter_frames(sample_video(), 100))
+    frames = list(iter_frames(sample_video(), RunSettings(every=100)))
     assert [f.frame_index for f in frames] == list(range(0, 795, 100))
     assert frames[1].timestamp_s == pytest.approx(100 / 10, rel=0.01)  # vtest.avi runs at 10 fps
 
@@ -68,9 +69,9 @@ def test_pixel_limit_applies_to_stills_and_frames(tmp_path):
     still = copy_with_wrong_extension(sample_stills()[0], tmp_path / "photo.png")
     with pytest.raises(MediaError, match="decompression bomb"):
         sniff(still, max_pixels=1000)
-    assert "decompression bomb" in prepare(next(iter_items([str(still)], max_pixels=1000)), CANVASES).error
+    assert "decompression bomb" in prepare(next(iter_items([str(still)], RunSettings(max_pixels=1000))), CANVASES).error
     video = write_video(tmp_path / "clip.mp4", 3)
-    frames = list(iter_frames(video, 1, max_pixels=1000))
+    frames = list(iter_frames(video, RunSettings(every=1, max_pixels=1000)))
     assert len(frames) == 1 and "decompression bomb" in frames[0].error
     with pytest.raises(MediaError, match="decompression bomb"):
         sniff(write_png_header_bomb(tmp_path / "bomb.png", 20_000, 20_000))
@@ -95,7 +96,7 @@ def test_items_already_done_are_skipped_not_decoded(tmp_path):
     video = write_video(tmp_path / "clip.avi", 6)
     done = {f"{video}#frame=0", f"{video}#frame=4"}
     skipped = []
-    items = list(iter_items([str(video)], every=2, is_done=done.__contains__, on_skip=skipped.append))
+    items = list(iter_items([str(video)], RunSettings(every=2), Finished(is_done=done.__contains__, on_skip=skipped.append)))
     assert [i.frame_index for i in items] == [2]
     assert sorted(s.frame_index for s in skipped) == [0, 4]
 
@@ -106,7 +107,7 @@ def test_letterbox_in_background_keeps_order_and_picks_the_closest_bucket(tmp_pa
     from PIL import Image
     Image.new("RGB", (100, 160), "white").save(portrait)
     inputs = [str(video), str(portrait)]
-    prepared = list(prepared_in_background(iter_items(inputs, every=1), CANVASES, workers=2, lookahead=2))
+    prepared = list(prepared_in_background(iter_items(inputs, RunSettings(every=1)), CANVASES, workers=2, lookahead=2))
     assert [p.item.frame_index for p in prepared] == [0, 1, 2, 3, 4, None]
     assert prepared[0].boxed.canvas.name == "320x480"
     assert (prepared[0].boxed.valid_height, prepared[0].boxed.valid_width) == (240, 480)
@@ -123,5 +124,5 @@ def test_items_stream_lazily_whatever_the_input_length(tmp_path):
     endless = (Item(still) for _ in count())
     first = list(islice(prepared_in_background(endless, CANVASES, workers=2, lookahead=4), 5))
     assert len(first) == 5 and all(p.error is None for p in first)
-    frames = iter_items([str(sample_video())], every=1)
+    frames = iter_items([str(sample_video())], RunSettings(every=1))
     assert [next(frames).frame_index for _ in range(3)] == [0, 1, 2]

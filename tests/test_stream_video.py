@@ -9,8 +9,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from creativelens.client.stream import StreamOptions, stream
-from creativelens.serve.tritonserver import read_model_statistics
+from creativelens.client.settings import RunSettings
+from creativelens.client.stream import stream
+from creativelens.client.triton_statistics import read_model_statistics
 from serving_fixtures import GEOMETRY_MODEL
 
 
@@ -45,7 +46,7 @@ def records(out: Path) -> list[dict]:
 def test_repeated_frames_reuse_and_a_cut_forces_inference(geometry_server, tmp_path):
     video = write_two_shots(tmp_path / "spot.avi")
     before = inferences(geometry_server)
-    summary = stream([str(video)], geometry_server.grpc_url, tmp_path / "out", StreamOptions(every=1, progress=False))
+    summary = stream([str(video)], geometry_server.grpc_url, tmp_path / "out", RunSettings(every=1))
     assert inferences(geometry_server) - before == 2  # one frame per shot went to Triton
     assert summary.complete and summary.items_done == 20 and summary.reused == 18 and summary.inferences == 2
     by_frame = {r["frame_index"]: r for r in records(tmp_path / "out")}
@@ -66,13 +67,13 @@ def test_repeated_frames_reuse_and_a_cut_forces_inference(geometry_server, tmp_p
     screen = pq.read_table(tmp_path / "out" / "screen_time.parquet").to_pylist()
     assert [(s["label"], s["seconds_on_screen"]) for s in screen] == [("image", 2.0)]
     off = stream([str(video)], geometry_server.grpc_url, tmp_path / "off",
-                 StreamOptions(every=1, progress=False, repeat_threshold=None))
+                 RunSettings(every=1, repeat_threshold=None))
     assert off.reused == 0 and off.inferences == 20
 
 
 def test_resume_mid_video_with_skipping_gives_the_same_records(geometry_server, tmp_path):
     video = write_two_shots(tmp_path / "spot.avi")
-    options = StreamOptions(every=1, progress=False)
+    options = RunSettings(every=1)
     whole = stream([str(video)], geometry_server.grpc_url, tmp_path / "whole", options)
     out = tmp_path / "resumed"
     stream([str(video)], geometry_server.grpc_url, out, options)
@@ -93,7 +94,7 @@ def test_another_repeat_threshold_on_resume_is_refused(geometry_server, tmp_path
     from creativelens.errors import UserError
 
     video = write_two_shots(tmp_path / "spot.avi", 3)
-    stream([str(video)], geometry_server.grpc_url, tmp_path / "out", StreamOptions(every=1, progress=False))
+    stream([str(video)], geometry_server.grpc_url, tmp_path / "out", RunSettings(every=1))
     with pytest.raises(UserError, match="other sampling settings"):
         stream([str(video)], geometry_server.grpc_url, tmp_path / "out",
-               StreamOptions(every=1, progress=False, repeat_threshold=8))
+               RunSettings(every=1, repeat_threshold=8))

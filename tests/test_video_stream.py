@@ -12,7 +12,8 @@ import pytest
 from skimage import data as images
 
 from creativelens.client.rules import Rules
-from creativelens.client.stream import StreamOptions, stream
+from creativelens.client.settings import RunSettings
+from creativelens.client.stream import stream
 from serving_fixtures import GEOMETRY_MODEL
 
 
@@ -48,7 +49,7 @@ def records_by_frame(out: Path) -> dict[int, dict]:
 def test_repeated_frames_reuse_and_frames_after_a_cut_are_inferred(geometry_server, held_then_cut, tmp_path):
     out = tmp_path / "out"
     summary = stream([str(held_then_cut)], geometry_server.grpc_url, out,
-                     StreamOptions(every=1, rules=Rules(threshold=0.0), progress=False))
+                     RunSettings(every=1, rules=Rules(threshold=0.0)))
     assert summary.complete
     records = records_by_frame(out)
     assert sorted(records) == list(range(12))  # every sampled frame has a record
@@ -64,7 +65,7 @@ def test_repeated_frames_reuse_and_frames_after_a_cut_are_inferred(geometry_serv
 def test_without_skipping_every_sampled_frame_is_inferred(geometry_server, held_then_cut, tmp_path):
     out = tmp_path / "out"
     stream([str(held_then_cut)], geometry_server.grpc_url, out,
-           StreamOptions(every=1, rules=Rules(threshold=0.0), repeat_threshold=None, progress=False))
+           RunSettings(every=1, rules=Rules(threshold=0.0), repeat_threshold=None))
     records = records_by_frame(out)
     assert sorted(records) == list(range(12)) and not any("reused_from" in r for r in records.values())
     saved = json.loads((out / "summary.json").read_text())
@@ -77,7 +78,7 @@ def test_resuming_in_the_middle_of_a_held_shot_gives_the_records_of_an_uninterru
         geometry_server, held_then_cut, tmp_path, kept):
     """A run killed with the frames `kept` recorded (completion order is not frame order), then
     resumed: the same reuse decisions and detections, and only the missing inferred frames sent."""
-    options = StreamOptions(every=1, rules=Rules(threshold=0.0), progress=False)
+    options = RunSettings(every=1, rules=Rules(threshold=0.0))
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     stream([str(held_then_cut)], geometry_server.grpc_url, whole, options)
     cut.mkdir()

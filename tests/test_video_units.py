@@ -12,7 +12,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from creativelens.client.screen_time import write_screen_time
+from creativelens.client.screen_time import VideoTracks
+from creativelens.client.settings import RunSettings
 from creativelens.client.sources import iter_frames
 from creativelens.client.tracks import track_video
 from creativelens.detections import Detections
@@ -33,7 +34,7 @@ def test_fps_samples_the_same_timestamps_at_several_frame_rates(tmp_path):
     for rate in (24, 25, 30, 60):
         frames = [np.full((48, 64, 3), (i * 3) % 256, np.uint8) for i in range(rate * 3)]  # 3 s
         video = write_video(tmp_path / f"v{rate}.avi", frames, rate)
-        items = list(iter_frames(video, 10, fps=2))
+        items = list(iter_frames(video, RunSettings(every=10, fps=2)))
         assert all(item.warning is None for item in items)
         moments[rate] = [item.timestamp_s for item in items]
         assert [item.frame_index for item in items] == [round(t * rate) for t in moments[rate]]
@@ -43,21 +44,25 @@ def test_fps_samples_the_same_timestamps_at_several_frame_rates(tmp_path):
 
 def test_fps_on_an_implausible_frame_rate_falls_back_to_every_nth_frame_with_a_warning(tmp_path):
     video = write_video(tmp_path / "fast.avi", [np.zeros((48, 64, 3), np.uint8)] * 30, 0.5)
-    items = list(iter_frames(video, 10, fps=4))
+    items = list(iter_frames(video, RunSettings(every=10, fps=4)))
     assert [item.frame_index for item in items] == [0, 10, 20]
     assert all("implausible" in item.warning and "--fps 4" in item.warning for item in items)
-    assert all(item.warning is None for item in iter_frames(video, 10))
+    assert all(item.warning is None for item in iter_frames(video, RunSettings(every=10)))
 
 
-def box_frames(positions, *, label="logo", size=40, fps=5.0, model="m", width=320, height=240):
+def box_frames(positions, *, label="logo", size=40, width=320, height=240):
     """Detections of one square object at x = positions[i] (None: not detected in that frame)."""
     frames = []
-    for i, x in enumerate(positions):
+    for x in positions:
         boxes = [] if x is None else [[x, 50, x + size, 50 + size]]
         frames.append(Detections(np.array(boxes, np.float32).reshape(-1, 4), [0.9] * len(boxes),
-                                 [0] * len(boxes), [label] * len(boxes), source="/v.avi", frame_index=i * 5,
-                                 timestamp_s=round(i / fps, 6), width=width, height=height, model=model))
+                                 [0] * len(boxes), [label] * len(boxes), width, height))
     return frames
+
+
+def merged(a: Detections, b: Detections) -> Detections:
+    return Detections(np.vstack([a.xyxy, b.xyxy]), np.r_[a.scores, b.scores], np.r_[a.class_ids, b.class_ids],
+                      a.labels + b.labels, a.width, a.height)
 
 
 def test_a_moving_object_keeps_one_track_across_reused_and_missed_frames():
@@ -70,28 +75,35 @@ def test_a_moving_object_keeps_one_track_across_reused_and_missed_frames():
 def test_a_second_object_and_a_reappearance_after_a_long_gap_get_new_tracks():
     first = box_frames([10, 20, 30, None, None, None, None, 40])
     other = box_frames([200, 200, 200, 200, 200, 200, 200, 200], label="face")
-    frames = [Detections(np.vstack([a.xyxy, b.xyxy]), np.r_[a.scores, b.scores], np.r_[a.class_ids, b.class_ids],
-                         a.labels + b.labels, frame_index=a.frame_index) for a, b in zip(first, other)]
+    frames = [merged(a, b) for a, b in zip(first, other)]
     tracked = list(track_video(frames))
     assert [list(f.track_ids) for f in tracked] == [[1, 2], [1, 2], [1, 2], [2], [2], [2], [2], [3, 2]]
 
 
-def result_of(det: Detections, **extras) -> ItemResult:
-    return ItemResult(det.source, det.frame_index, det.timestamp_s, det.width, det.height,
-                      models=(ModelResult(det.model, "1", det),), extras=extras)
+class Collected(list):
+    """A sink that keeps what it is given."""
+
+    def __call__(self, result: ItemResult) -> None:
+        self.append(result)
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def test_screen_time_of_a_known_case(tmp_path):
     # 10 sampled frames, 0.2 s apart (a 2.0 s spot): the logo on frames 0-3 and 6-7, a face on 5-9
     logo = box_frames([10, 12, 14, 16, None, None, 20, 22, None, None])
     face = box_frames([None] * 5 + [100] * 5, label="face", size=80)
-    results = []
-    for a, b in zip(logo, face):
-        both = Detections(np.vstack([a.xyxy, b.xyxy]), np.r_[a.scores, b.scores], np.r_[a.class_ids, b.class_ids],
-                          a.labels + b.labels, a.source, a.frame_index, a.timestamp_s, a.width, a.height, a.model)
-        results.append(result_of(both, reused_from=0) if a.frame_index == 5 else result_of(both))
+    results = [ItemResult("/v.avi", i * 5, round(i / 5.0, 6), 320, 240, (ModelResult("m", "1", merged(a, b)),),
+                          reused_from=0 if i == 1 else None)
+               for i, (a, b) in enumerate(zip(logo, face))]
+    results.append(ItemResult("/still.jpg", width=64, height=48))
     results.reverse()  # records arrive in completion order, not frame order
-    tracks = write_screen_time(results, tmp_path)
+    handed_on = Collected()
+    tracks = VideoTracks(tmp_path, then=handed_on)
+    for result in results:
+        tracks(result)
+    tracks.close()
 
     summary = {row["label"]: row for row in pq.read_table(tmp_path / "screen_time.parquet").to_pylist()}
     assert summary["logo"]["seconds_on_screen"] == pytest.approx(1.2)
@@ -114,5 +126,7 @@ def test_screen_time_of_a_known_case(tmp_path):
         table = list(csv.DictReader(handle))
     assert len(table) == 2 and json.loads(table[1]["largest_box"]) == [100, 50, 180, 130]
 
-    attached = tracks.attach(results[-1])  # frame 0
-    assert list(attached.models[0].detections.track_ids) == [1]
+    assert handed_on.closed and handed_on[0].source == "/still.jpg"  # stills go on at once, frames after tracking
+    assert [r.frame_index for r in handed_on[1:]] == [r.frame_index for r in results[1:]]
+    frame_0 = handed_on[-1]
+    assert frame_0.frame_index == 0 and list(frame_0.models[0].detections.track_ids) == [1]

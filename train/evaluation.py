@@ -18,6 +18,7 @@ from creativelens import formats
 from creativelens.canvas import buckets, choose_canvas, letterbox, parse_canvas
 from creativelens.detections import Detections
 from creativelens.errors import UserError
+from creativelens.item_result import unescape_name
 from creativelens.train import accuracy, thresholds as sweep
 from creativelens.train.labels import class_names_of, read_coco
 
@@ -45,7 +46,7 @@ def run_on_canvases(runner, images_dir: Path, dataset: dict, canvases, class_nam
         boxed = letterbox(pixels, choose_canvas(*pixels.shape[:2], canvases))
         boxes, scores, classes, count = runner(boxed.pixels[None], np.array([[boxed.valid_height, boxed.valid_width]], np.int32))
         found[image["file_name"]] = formats.from_model_outputs(boxes[0], scores[0], classes[0], count[0], class_names,
-                                                               boxed, source=image["file_name"])
+                                                               boxed)
     return found
 
 
@@ -91,13 +92,14 @@ def predict_served(server: str, model: str, images_dir: Path, dataset: dict):
     """Through the real client: `stream()` with every score kept, then the results folder read back."""
     from creativelens.client.rules import Rules
     from creativelens.client.served_models import fetch_served_models
-    from creativelens.client.stream import StreamOptions, stream
+    from creativelens.client.settings import RunSettings
+    from creativelens.client.stream import stream
 
     names = list(fetch_served_models(server, [model])[0].metadata.class_names)
     with tempfile.TemporaryDirectory(prefix="creativelens-evaluate-") as out:
         paths = [str((images_dir / image["file_name"]).resolve()) for image in dataset["images"]]
-        summary = stream(paths, server, out, StreamOptions(models=(model,), rules=Rules(threshold=0.0), progress=False,
-                                                           log=lambda message: None))
+        summary = stream(paths, server, out, RunSettings(models=(model,), rules=Rules(threshold=0.0)),
+                         log=lambda message: None)
         found = served_detections(out, model)
     if summary.failure or not summary.complete:
         raise UserError(f"--server {server}: the run did not finish ({summary.failure or 'incomplete'})")
@@ -108,7 +110,7 @@ def served_detections(results_dir: str | Path, model: str) -> dict[str, Detectio
     """The one place that reads served results (the client's results folder) back."""
     from creativelens.client.ledger import read_detections
 
-    return {formats.unescape_name(key): det for key, det in read_detections(results_dir, model).items()}
+    return {unescape_name(key): det for key, det in read_detections(results_dir, model).items()}
 
 
 def coco_metrics(dataset: dict, predictions: dict[str, Detections], class_names) -> dict:

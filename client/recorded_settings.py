@@ -12,14 +12,32 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from creativelens.atomic_files import write_json_atomic
 from creativelens.errors import UserError
 
 RUN_FILE = "run.json"
 
 
-def check_and_record(out_dir: Path, sampling: dict, rules: dict, models: dict[str, dict]) -> dict:
-    """Compare this run's settings with the folder's; record them (models merged). Returns the
-    folder's settings after this run. `models`: name -> {"version", "thresholds"}."""
+def merged_settings(recorded: dict, current: dict, models: dict[str, dict], where: str) -> dict:
+    """The settings of a results folder (`where`) after a run with `current` (`RunSettings.recorded()`)
+    and `models` (name -> {"version", "thresholds"}); UserError when they would mix records
+    made under other settings. `recorded` is what the folder held (empty when new)."""
+    if recorded:
+        for name in ("sampling", "rules"):
+            theirs, mine = recorded.get(name), current[name]
+            if theirs is not None and mine != theirs:
+                raise UserError(f"the results in {where} were made with other {name} settings "
+                                f"({_difference(theirs, mine)}): re-run with the same settings, or use another --out")
+        for name, model in models.items():
+            theirs = recorded.get("models", {}).get(name)
+            if theirs and theirs.get("version") == model["version"] and theirs.get("thresholds") != model["thresholds"]:
+                raise UserError(f"model {name!r} now carries other per-class thresholds than the results in "
+                                f"{where} were made with, at the same version: use another --out")
+    return {**current, "models": {**recorded.get("models", {}), **models}}
+
+
+def check_and_record(out_dir: Path, current: dict, models: dict[str, dict]) -> dict:
+    """`merged_settings` for a local results folder, whose `run.json` it reads and writes."""
     path = out_dir / RUN_FILE
     recorded: dict = {}
     if path.exists():
@@ -28,20 +46,7 @@ def check_and_record(out_dir: Path, sampling: dict, rules: dict, models: dict[st
         except (OSError, json.JSONDecodeError) as error:
             raise UserError(f"{path} is unreadable ({error}); it records how the results there were made: "
                             "restore it or use another --out") from None
-    if recorded:
-        for name, mine, theirs in (("sampling", sampling, recorded.get("sampling")),
-                                   ("rules", rules, recorded.get("rules"))):
-            if theirs is not None and mine != theirs:
-                raise UserError(f"the results in {out_dir} were made with other {name} settings "
-                                f"({_difference(theirs, mine)}): re-run with the same settings, or use another --out")
-        for name, model in models.items():
-            theirs = recorded.get("models", {}).get(name)
-            if theirs and theirs.get("version") == model["version"] and theirs.get("thresholds") != model["thresholds"]:
-                raise UserError(f"model {name!r} now carries other per-class thresholds than the results in "
-                                f"{out_dir} were made with, at the same version: use another --out")
-    settings = {"sampling": sampling, "rules": rules, "models": {**recorded.get("models", {}), **models}}
-    from creativelens.client.sinks import write_json_atomic
-
+    settings = merged_settings(recorded, current, models, str(out_dir))
     write_json_atomic(path, settings)
     return settings
 
