@@ -22,7 +22,7 @@ import pytest
 
 from creativelens.sample_media import sample_stills
 from serving_fixtures import GEOMETRY_MODEL, write_video
-from test_report_folders import constructed_records, expected_visible, read_data, write_results
+from report_fixtures import constructed_records, expected_visible, read_data, write_results
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),

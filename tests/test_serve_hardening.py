@@ -19,7 +19,7 @@ from tritonclient.utils import InferenceServerException
 from creativelens.serve.tritonserver import TritonServer, free_port
 from creativelens.tls import TlsOptions, triton_client_kwargs
 from serving_fixtures import GEOMETRY_MODEL
-from test_hardening_tls import self_signed_certificate
+from tls_fixtures import self_signed_certificate
 
 CLI = [sys.executable, "-m", "creativelens.cli"]
 

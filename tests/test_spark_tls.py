@@ -19,7 +19,7 @@ import pytest
 
 from creativelens.sample_media import sample_stills
 from serving_fixtures import GEOMETRY_MODEL
-from test_hardening_tls import self_signed_certificate
+from tls_fixtures import self_signed_certificate
 
 pytestmark = pytest.mark.timeout(300)
 CLI = [str(Path(sys.executable).parent / "creativelens")]
