@@ -16,7 +16,7 @@ from typing import Mapping
 
 from creativelens.canvas import Canvas, parse_canvas
 
-KEYS = ("class_names", "canvases", "random_weights", "weights", "weights_sha256", "thresholds", "precision")
+KEYS = ("class_names", "canvases", "random_weights", "weights", "weights_sha256", "thresholds", "precision", "graph")
 
 
 @dataclass(frozen=True)
@@ -28,17 +28,33 @@ class ModelMetadata:
     weights_sha256: str = ""  # of the checkpoint file ("" for random weights)
     thresholds: dict[str, float] = field(default_factory=dict)  # per class, chosen on validation data
     precision: str = "fp32"  # of the served graph: fp32, bf16, int8
+    # What else is baked into the exported graph and changes its answers: the Detectron2 config's
+    # hash (architecture, pixel mean/std, anchors, proposal counts), the score threshold, NMS
+    # threshold and detections per image of the box head, a reduced-precision file's hash.
+    graph: dict[str, str | int | float] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
-        """Identifies what the model computes: the weights' content plus the precision. Results
-        from one version are interchangeable; a new version means re-inferring."""
+        """Identifies what the model answers: `<weights>-<hash>[-<precision>]`, where <weights> is
+        the checkpoint's sha256 (12 hex digits) and <hash> a sha256 over everything else that
+        changes an answer: precision, canvases, class names, per-class thresholds and the graph's
+        settings (`graph`: config, score/NMS thresholds, detections per image). Results of one
+        version are interchangeable; any change there is a new version, so the ledger re-infers
+        instead of mixing answers across servers or resumes."""
         if self.weights_sha256:
             weights = self.weights_sha256[:12]
         else:
             weights = "random-" + hashlib.sha256(self.weights.encode()).hexdigest()[:6] \
                 if self.random_weights else hashlib.sha256(self.weights.encode()).hexdigest()[:12]
-        return weights if self.precision == "fp32" else f"{weights}-{self.precision}"
+        answers = {
+            "precision": self.precision,
+            "canvases": [canvas.name for canvas in self.canvases],
+            "class_names": list(self.class_names),
+            "thresholds": dict(sorted(self.thresholds.items())),
+            "graph": dict(sorted(self.graph.items())),
+        }
+        digest = hashlib.sha256(json.dumps(answers, sort_keys=True).encode()).hexdigest()[:8]
+        return f"{weights}-{digest}" if self.precision == "fp32" else f"{weights}-{digest}-{self.precision}"
 
     def to_parameters(self) -> dict[str, str]:
         parameters = {
@@ -51,6 +67,8 @@ class ModelMetadata:
         }
         if self.thresholds:
             parameters["thresholds"] = json.dumps(self.thresholds, sort_keys=True)
+        if self.graph:
+            parameters["graph"] = json.dumps(self.graph, sort_keys=True)
         return parameters
 
     @classmethod
@@ -68,6 +86,7 @@ class ModelMetadata:
             weights_sha256=parameters.get("weights_sha256", ""),
             thresholds={str(k): float(v) for k, v in json.loads(parameters.get("thresholds") or "{}").items()},
             precision=parameters.get("precision", "fp32") or "fp32",
+            graph=dict(json.loads(parameters.get("graph") or "{}")),
         )
 
 

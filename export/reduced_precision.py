@@ -266,7 +266,9 @@ def add_reduced_precision(model_dir: Path, request: Request, parity_images, *, s
     """
     from creativelens.export import triton_config
     from creativelens.export.repository import sample_batch
-    from creativelens.model_metadata import read_model_metadata
+    from dataclasses import replace
+
+    from creativelens.model_metadata import read_model_metadata, sha256_of
     from creativelens.serve.openvino_runner import OpenVinoRunner
 
     model_dir = Path(model_dir)
@@ -300,7 +302,10 @@ def add_reduced_precision(model_dir: Path, request: Request, parity_images, *, s
             raise
         result.fp32_seconds_per_image, result.seconds_per_image, result.how = fp32_seconds, seconds, how
         if result.ok:
-            triton_config.write_reduced_precision_config(model_dir, precision, metadata, result.statement)
+            # A variant's own model file (INT8: weights quantized on this calibration set) is part of its version.
+            graph = {**metadata.graph, **{f"{path.name}_sha256": sha256_of(path) for path in files}}
+            triton_config.write_reduced_precision_config(model_dir, precision, replace(metadata, graph=graph),
+                                                         result.statement)
         else:
             for path in files:
                 path.unlink(missing_ok=True)

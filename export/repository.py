@@ -117,6 +117,7 @@ def export_to_repository(
         weights_sha256=detector.weights_sha256,
         thresholds=dict(thresholds or {}),
         precision="fp32",
+        graph=detector.graph_settings(),
     )
     triton_config.write_model_configs(
         staging, canvases, max_batch_size=max_batch_size,

@@ -7,6 +7,7 @@ architecture with seeded random weights for machines that cannot download the zo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
 import re
@@ -48,6 +49,22 @@ class Detector:
     @property
     def random_weights(self) -> bool:
         return self.weights.startswith("random")
+
+    def graph_settings(self) -> dict[str, str | int | float]:
+        """What the exported graph bakes in besides weights and canvases and that changes its
+        answers (ModelMetadata.graph, part of the model's version): the box head's score and NMS
+        thresholds and detections per image, and a hash of the Detectron2 config (the checkpoint
+        path, output folder and datasets left out: they change nothing the graph computes)."""
+        heads = self.model.roi_heads.box_predictor
+        cfg = self.cfg.clone()
+        cfg.defrost()
+        cfg.MODEL.WEIGHTS, cfg.OUTPUT_DIR, cfg.DATASETS.TRAIN, cfg.DATASETS.TEST = "", "", (), ()
+        return {
+            "score_threshold": round(float(heads.test_score_thresh), 6),
+            "nms_threshold": round(float(heads.test_nms_thresh), 6),
+            "detections_per_image": int(heads.test_topk_per_image),
+            "config_sha256": hashlib.sha256(cfg.dump().encode()).hexdigest(),
+        }
 
 
 def load_detector(
