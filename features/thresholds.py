@@ -70,8 +70,13 @@ def add_threshold_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("thresholds (docs/features.md)")
     for item in fields(Thresholds):
         group.add_argument(flag_name(item.name), dest=f"threshold_{item.name}", type=type(item.default),
-                           default=None, metavar=item.metadata["unit"].split()[0].upper(),
-                           help=f"{item.metadata['meaning']} (default {item.default}: {item.metadata['source']})")
+                           default=None, metavar=_metavar(item.metadata["unit"]),
+                           help=f"{item.metadata['meaning']} (default {item.default}: {item.metadata['source']})"
+                           .replace("%", "%%"))
+
+
+def _metavar(unit: str) -> str:
+    return "SECONDS" if unit == "seconds" else "SHARE" if unit.startswith("share") else unit.split()[-1].upper()
 
 
 def thresholds_from_args(args: argparse.Namespace) -> Thresholds:

@@ -243,6 +243,9 @@ def test_the_cli_writes_both_tables_and_misuse_is_one_line(tmp_path, video, caps
     assert "features: 4 creatives (3 static, 1 video)" in printed and "line 12: negative impressions" in printed
     for name in ("features.csv", "modelling_long.parquet", "modelling_wide.csv", "modelling_columns.json"):
         assert (tmp_path / "out" / name).is_file()
+    with pytest.raises(SystemExit) as help_exit:
+        main(["features", "--help"])
+    assert help_exit.value.code == 0 and "--min-impression-share" in capsys.readouterr().out
     (tmp_path / "bad.json").write_text('{"names": ["Akme"], "colour": "red"}')
     for argv, message in (([str(tmp_path / "nowhere")], "not a results folder"),
                           ([str(folder), "--big-logo", "2"], "big_logo must be between 0 and 1"),
