@@ -17,6 +17,7 @@ from creativelens.errors import UserError
 
 REQUIRED = ("creative_id", "date", "impressions")
 OPTIONAL = ("channel", "geo", "spend")
+EXTRA_FIELD = "_extra_field_"  # fields past the header's (null_padding gives them columns)
 
 
 @dataclass
@@ -35,7 +36,8 @@ def check_impressions(con, path: str | Path) -> ImpressionCheck:
     """Table `impressions_checked` (every line, its status and creative) from the file at `path`."""
     columns = _read(con, Path(path))
     check = ImpressionCheck(tuple(c for c in ("channel", "geo") if c in columns), "spend" in columns,
-                            ignored_columns=tuple(c for c in columns if c not in REQUIRED + OPTIONAL))
+                            ignored_columns=tuple(c for c in columns if c not in REQUIRED + OPTIONAL
+                                                  and not c.startswith(EXTRA_FIELD)))
     _build_aliases(con)
     con.execute(_checked_sql(columns))
     _count(con, check)
@@ -46,10 +48,15 @@ def _read(con, path: Path) -> list[str]:
     if not path.is_file():
         raise UserError(f"--impressions {path}: no such file")
     try:
-        con.read_csv(str(path), header=True, all_varchar=True).create_view("raw_impressions")
-        columns = [c.strip().lower() for c in con.sql("SELECT * FROM raw_impressions LIMIT 0").columns]
+        con.read_csv(str(path), delimiter=",", header=True, all_varchar=True, null_padding=True
+                     ).create_view("raw_impressions")
+        raw = con.sql("SELECT * FROM raw_impressions LIMIT 0").columns
+        columns = [c.strip().lower() for c in raw]
     except Exception as error:  # DuckDB's own errors name the line that broke the CSV
         raise UserError(f"--impressions {path}: not a readable CSV ({str(error).splitlines()[0]})") from None
+    with path.open(encoding="utf-8", errors="replace") as file:
+        named = len(file.readline().split(","))
+    columns[named:] = [f"{EXTRA_FIELD}{name}" for name in raw[named:]]
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise UserError(f"--impressions {path}: no {', '.join(missing)} column (has: {', '.join(columns)})")
@@ -69,14 +76,16 @@ def _checked_sql(columns: list[str]) -> str:
     optional = ", ".join(f"coalesce(trim(\"{c}\"), '') AS {c}" if c in columns else f"NULL::VARCHAR AS {c}"
                          for c in ("channel", "geo"))
     spend = 'try_cast(trim("spend") AS DOUBLE)' if "spend" in columns else "NULL::DOUBLE"
+    extra = " OR ".join(f'"{c[len(EXTRA_FIELD):]}" IS NOT NULL' for c in columns if c.startswith(EXTRA_FIELD)) or "false"
     return f"""CREATE OR REPLACE TABLE impressions_checked AS
-        WITH r AS (SELECT row_number() OVER () + 1 AS line, trim(creative_id) AS creative_id, trim(date) AS date_text,
+        WITH r AS (SELECT row_number() OVER () + 1 AS line, {extra} AS extra_fields, trim(creative_id) AS creative_id, trim(date) AS date_text,
                           try_cast(trim(date) AS DATE) AS date, trim(impressions) AS impressions_text,
                           try_cast(trim(impressions) AS DOUBLE) AS impressions, {optional}, {spend} AS spend
                    FROM raw_impressions),
              d AS (SELECT *, min(line) OVER (PARTITION BY creative_id, date, channel, geo) AS first_line FROM r)
         SELECT d.line, d.creative_id, d.date, d.channel, d.geo, d.impressions, d.spend, a.source, c.format,
-               CASE WHEN d.creative_id IS NULL OR d.creative_id = '' THEN 'no creative_id'
+               CASE WHEN d.extra_fields THEN 'more fields than the header has columns'
+                    WHEN d.creative_id IS NULL OR d.creative_id = '' THEN 'no creative_id'
                     WHEN d.date IS NULL THEN 'bad date ' || coalesce('"' || d.date_text || '"', '(empty)') || ' (YYYY-MM-DD)'
                     WHEN d.impressions IS NULL OR isnan(d.impressions) OR isinf(d.impressions) THEN
                          'impressions ' || coalesce('"' || d.impressions_text || '"', '(empty)') || ' is not a number'

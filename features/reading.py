@@ -41,6 +41,15 @@ def results_kind(folder: Path) -> str:
 
 def register_results(con, folders) -> Results:
     """Views `items` (current rows, every folder) and `tracks` over `folders`."""
+    import duckdb
+
+    try:
+        return _register(con, folders)
+    except duckdb.Error as error:  # a damaged or foreign Parquet file: DuckDB names it
+        raise UserError(f"cannot read the results: {str(error).splitlines()[0]}") from None
+
+
+def _register(con, folders) -> Results:
     results = Results()
     selects, tracks = [], []
     for index, folder in enumerate(Path(f) for f in folders):

@@ -263,3 +263,22 @@ def test_the_docs_table_is_the_code_s(tmp_path):
     assert columns_markdown() in docs and thresholds_markdown() in docs
     names = {f.name for f in dataclasses.fields(Thresholds)}
     assert all(f"`{name}`" in docs for name in names)
+
+
+def test_ragged_impression_lines_and_a_damaged_results_file_are_one_line_each(tmp_path, capsys):
+    from creativelens.cli import main
+
+    folder = write_stream(tmp_path / "results", still_rows())
+    (tmp_path / "ragged.csv").write_text("creative_id,date,impressions\nstill_a,2026-01-01,3\n"
+                                         "still_a,2026-01-02,4,extra\nstill_b,2026-01-03\n")
+    assert main(["features", str(folder), "--out", str(tmp_path / "out"), "--impressions",
+                 str(tmp_path / "ragged.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "line 3: more fields than the header has columns" in printed
+    assert "line 4: impressions (empty) is not a number" in printed and "1 ok" in printed
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "detections.parquet").write_bytes(b"PAR1 not really")
+    assert main(["features", str(damaged), "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the results" in err and "detections.parquet" in err and err.count("\n") == 1
