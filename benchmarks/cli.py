@@ -19,8 +19,12 @@ def add_commands(subparsers) -> None:
                     "runs perf_analyzer against the same server. Writes results.json, report.md and "
                     "PNG plots.",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="a few images at a 320x320 canvas, concurrency 1 and 2 (CI; minutes)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true",
+                      help="a few images at a 320x320 canvas, concurrency 1 and 2 (CI; minutes)")
+    size.add_argument("--cpu-defaults", action="store_true",
+                      help="the headline at the exporter's default CPU canvases (480x480, 480x800, 800x480), "
+                           "concurrency 1 and 2, no sweeps")
     parser.add_argument("--out", type=Path,
                         help=f"results folder (default {DEFAULT_RESULTS_ROOT}/<date>-<machine>[-quick])")
     parser.add_argument("--repository", type=Path,
@@ -39,17 +43,17 @@ def run_bench(args) -> int:
     from datetime import date
 
     from creativelens.machine import describe_machine, machine_slug
-    from creativelens.benchmarks.plan import full_plan, quick_plan
+    from creativelens.benchmarks.plan import cpu_defaults_plan, full_plan, quick_plan
     from creativelens.benchmarks.report import REPORT_FILE, render_summary_lines, write_results
     from creativelens.benchmarks.suite import BenchRun
     from creativelens.errors import UserError
     from creativelens.serve.tritonserver import ServerStartError
 
-    plan = quick_plan() if args.quick else full_plan()
+    plan = quick_plan() if args.quick else cpu_defaults_plan() if args.cpu_defaults else full_plan()
     if args.repository is not None and not (args.repository / plan.model).is_dir():
         raise UserError(f"{args.repository} holds no {plan.model}/ model folder")
     out_dir = args.out or DEFAULT_RESULTS_ROOT / (
-        f"{date.today().isoformat()}-{machine_slug(describe_machine())}" + ("-quick" if args.quick else "")
+        f"{date.today().isoformat()}-{machine_slug(describe_machine())}" + ("" if plan.mode == "full" else f"-{plan.mode}")
     )
     try:
         results = BenchRun(plan, out_dir, args.work / plan.mode, args.cache, repository=args.repository,

@@ -70,3 +70,10 @@ def full_plan() -> BenchPlan:
     """Real measurements: the demo's CPU canvases, every sample still and vtest.avi frames;
     the canvas sweep adds Detectron2-style CPU buckets (480 short side, 800 long)."""
     return BenchPlan(mode="full", perf_analyzer=PerfAnalyzerSettings(requests_per_window=6))
+
+
+def cpu_defaults_plan() -> BenchPlan:
+    """The headline at the exporter's default CPU canvases (480x480, 480x800, 800x480): what a user
+    gets from `creativelens export` without --canvas; no sweeps, a light perf_analyzer."""
+    return BenchPlan(mode="cpu-defaults", canvases=CPU_CANVASES, concurrencies=(1, 2), max_batch_sizes=(),
+                     canvas_sweep=(), perf_analyzer=PerfAnalyzerSettings(requests_per_window=4, max_trials=4))

@@ -53,3 +53,26 @@ def machine_busy_cpu_seconds() -> float:
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
     return (user + nice + system + irq + softirq + steal) / _TICKS_PER_SECOND
+
+
+def process_cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of the process `pid` (default: this one), all its threads, not
+    its children."""
+    return sum(_own_ticks(Path(f"/proc/{pid or os.getpid()}/stat"))) / _TICKS_PER_SECOND
+
+
+def thread_cpu_seconds() -> dict[int, float]:
+    """Thread id -> user + system CPU seconds, for every thread of this process alive now."""
+    threads = {}
+    for entry in Path("/proc/self/task").iterdir():
+        try:
+            threads[int(entry.name)] = sum(_own_ticks(entry / "stat")) / _TICKS_PER_SECOND
+        except OSError:  # the thread ended while we looked
+            continue
+    return threads
+
+
+def _own_ticks(stat_path: Path) -> tuple[int, int]:
+    text = stat_path.read_text()
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[11]), int(fields[12])

@@ -1,11 +1,15 @@
-"""One bench run: the seed loop, the served pipeline and direct ONNX Runtime, interleaved on the
+"""One bench run: the seed loop, the served pipeline and the runtimes called directly, on the
 same media, model, weights and input size; then the sweeps and perf_analyzer; then the report.
 
-Order: one warm-up image per pipeline and bucket (not timed), then `rounds` rounds of
-[seed loop, then served and direct at each concurrency], the order reversed every other round,
-so that the machine's drift falls on every pipeline alike. Each pipeline's numbers add up its
-passes over all rounds. CPU is the whole process tree's (this process, tritonserver and its
-python stubs, the stream client) over each pass.
+The baseline runs clean: the seed loop and every direct runtime in a fresh process of its own
+(`fresh_process.run_fresh`: no server up, no other runtime imported there, this process holds
+none), each served config with only its own tritonserver up. Order: `rounds` rounds of [seed
+loop, each served config and direct runtime at every concurrency], the order reversed every other
+round, so that the machine's drift falls on every pipeline alike; warm-ups (one image per bucket)
+are not timed. Each pipeline's numbers add up its passes over all rounds. CPU: a fresh process's
+own over its timed pass; a served pass's, the whole process tree's (this process, tritonserver and
+its python stubs, the stream client). Once, the seed loop is also timed as the old bench ran it
+(beside the runtimes and both servers) and the difference goes to the report: `baseline_check`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from creativelens.benchmarks.comparison import headline, speedup, triton_overhead_pct
+from creativelens.benchmarks.comparison import baseline_comparison, headline, speedup, triton_overhead_pct
+from creativelens.benchmarks.fresh_process import DIRECT_RUNTIMES
 from creativelens.machine import describe_machine
 from creativelens.benchmarks.measurement import Measurement
 from creativelens.benchmarks.media import bench_media
@@ -28,7 +33,6 @@ from creativelens.benchmarks.process_cpu import machine_busy_cpu_seconds, tree_c
 from creativelens.errors import UserError
 
 SERVED_CONFIGS = {"served": "cpu", "served_onnxruntime": "cpu_onnxruntime"}  # pipeline -> Triton config name
-DIRECT_RUNTIMES = {"openvino_direct": "openvino", "onnx_direct": "onnxruntime", "openvino_bf16_direct": "openvino-bf16"}
 COMPARED = (*SERVED_CONFIGS, *DIRECT_RUNTIMES)  # measured at every concurrency, interleaved
 
 
@@ -140,6 +144,7 @@ class BenchRun:
             "media": bench_set.describe(),
             "pipelines": pipelines,
             "comparison": headline(pipelines),
+            "baseline_check": comparison["baseline_check"],
             "client_cost": comparison["client_cost"],
             "sweeps": {
                 "concurrency": comparison["concurrency_rows"],
@@ -151,41 +156,46 @@ class BenchRun:
         }
 
     def _compare(self, repository: Path, detector, media: list[Path]) -> dict:
-        from creativelens.benchmarks.onnx_direct import OnnxDirect
-        from creativelens.benchmarks.seed_loop import SeedLoop, predictor_input_size
-        from creativelens.serve.tritonserver import TritonServer
+        from creativelens.benchmarks.seed_loop import predictor_input_size
 
         plan = self.plan
         model_dir = repository / plan.model
         compared = compared_here()
-        directs = {kind: OnnxDirect(model_dir, runtime=runtime) for kind, runtime in DIRECT_RUNTIMES.items()
-                   if kind in compared}
-        direct = directs["onnx_direct"]
-        seed = SeedLoop(detector, direct.metadata.canvases)
-        warmup = _one_per_bucket(media, direct.metadata.canvases)
+        canvases = _canvases_of(repository, plan.model)
+        warmup = _one_per_bucket(media, canvases)
         totals: dict[tuple[str, int], _Totals] = defaultdict(_Totals)
         config = read_cpu_config(model_dir)
+        isolation: dict[str, dict] = {}
 
-        # Both serving configs are up at once (an idle server costs no CPU), so their passes interleave.
-        with TritonServer(repository, SERVED_CONFIGS["served"], log_path=self.work_dir / "tritonserver.log") as server, \
-                TritonServer(repository, SERVED_CONFIGS["served_onnxruntime"],
-                             log_path=self.work_dir / "tritonserver-onnxruntime.log") as server_onnxruntime:
-            servers = {"served": server, "served_onnxruntime": server_onnxruntime}
-            self._status("warm-up")
-            seed.run(warmup, self.work_dir / "warmup-seed.csv")
-            for kind, runner in directs.items():
-                runner.run(warmup, self.work_dir / f"warmup-{kind}.jsonl", 1)
-            for kind, each in servers.items():
-                self._served(each, warmup, f"warmup-{kind}", 1, timed=False)
-            for round_index in range(plan.rounds):
-                steps = [("seed_loop", 0)] + [(kind, c) for c in plan.concurrencies for kind in compared]
-                if round_index % 2:
-                    steps.reverse()
-                for kind, concurrency in steps:
-                    totals[kind, concurrency].add(*self._step(kind, concurrency, round_index, seed,
-                                                              directs, servers, media))
-            client_cost = _client_cost(media, direct.metadata.canvases)
-            perf = self._perf_analyzer(server, plan.model, direct, media)
+        # Every pipeline alone: the seed loop and each direct runtime in a fresh process of its own
+        # (no server up, no other runtime imported), each served config with only its own server up.
+        for round_index in range(plan.rounds):
+            steps = ["seed_loop", *compared]
+            if round_index % 2:
+                steps.reverse()
+            for kind in steps:
+                concurrencies = [0] if kind == "seed_loop" else list(plan.concurrencies)
+                label = f"round{round_index + 1}-{kind}"
+                if kind in SERVED_CONFIGS:
+                    with self._server(repository, kind, label) as server:
+                        self._served(server, warmup, f"warmup-{label}", 1, timed=False)
+                        for concurrency in concurrencies:
+                            totals[kind, concurrency].add(*self._served_step(server, concurrency, round_index,
+                                                                             media, kind))
+                    isolation[kind] = {"process": "the stream client, one server up: its own", "servers_up": 1}
+                    continue
+                fresh = self._fresh(kind, detector, model_dir, canvases, media, warmup, concurrencies, label)
+                for concurrency, measurement in zip(concurrencies, fresh.measurements):
+                    totals[kind, concurrency].add(measurement)
+                isolation[kind] = _isolation(fresh)
+        from creativelens.benchmarks.fresh_process import runtime_modules_loaded
+
+        bench_process_runtimes = runtime_modules_loaded()  # none: the bench process itself stays clean
+        client_cost = _client_cost(media, canvases)
+        baseline_check = self._baseline_check(repository, detector, model_dir, canvases, media, warmup, compared,
+                                              bench_process_runtimes)
+        with self._server(repository, "served", "perf_analyzer") as server:
+            perf = self._perf_analyzer(server, plan.model, canvases, media)
 
         rows = []
         for concurrency in plan.concurrencies:
@@ -197,23 +207,24 @@ class BenchRun:
         best_served = best["served"]
         seed_summary = totals["seed_loop", 0].summary()
         pipelines = {"seed_loop": dict(seed_summary, description="cv2.imread -> Detectron2 DefaultPredictor, "
-                                                                 "one image at a time")}
+                                                                 "one image at a time", isolation=isolation["seed_loop"])}
         for kind in compared:
             pipelines[kind] = dict(best[kind][kind], concurrency=best[kind]["concurrency"],
-                                   description=PIPELINE_DESCRIPTIONS[kind])
+                                   description=PIPELINE_DESCRIPTIONS[kind], isolation=isolation[kind])
             if kind in SERVED_CONFIGS:
                 pipelines[kind]["max_batch_size"] = config.max_batch_size
             else:
-                pipelines[kind]["threads"] = directs[kind].threads
-        canvases = [canvas.name for canvas in direct.metadata.canvases]
+                pipelines[kind]["threads"] = isolation[kind]["runtime_threads"]
+        names = [canvas.name for canvas in canvases]
         return {
             "pipelines": pipelines,
+            "baseline_check": baseline_check,
             "client_cost": client_cost,
             "concurrency_rows": rows,
             "best_served_concurrency": best_served["concurrency"],
             "perf_analyzer": perf,
             "canvas_row": {
-                "canvases": canvases,
+                "canvases": names,
                 "seed_loop": seed_summary,
                 "served": best_served["served"],
                 "concurrency": best_served["concurrency"],
@@ -224,32 +235,62 @@ class BenchRun:
                 "name": plan.model,
                 "weights": detector.weights,
                 "random_weights": detector.random_weights,
-                "canvases": canvases,
+                "canvases": names,
                 "repository": str(repository),
                 "max_batch_size": config.max_batch_size,
                 "input_size_matching": INPUT_SIZE_MATCHING,
-                "seed_loop_input_sizes": {canvas.name: list(predictor_input_size(canvas))
-                                          for canvas in direct.metadata.canvases},
+                "seed_loop_input_sizes": {canvas.name: list(predictor_input_size(canvas)) for canvas in canvases},
             },
         }
 
-    def _step(self, kind: str, concurrency: int, round_index: int, seed, directs, servers, media):
-        """One timed pass of one pipeline over the media: (measurement, inferences, executions)."""
-        label = f"round{round_index + 1}-{kind}" + (f"-c{concurrency}" if concurrency else "")
+    def _baseline_check(self, repository: Path, detector, model_dir: Path, canvases, media, warmup,
+                        compared, bench_process_runtimes: list[str]) -> dict:
+        """The seed loop once clean and once as the old bench ran it (the direct runtimes loaded and
+        warmed in its process, both served configs up and warmed), back to back: what the clean
+        baseline changed, and where the difference went."""
+        self._status("baseline check")
+        clean = self._fresh("seed_loop", detector, model_dir, canvases, media, warmup, [0], "baseline-clean")
+        beside = [kind for kind in compared if kind in DIRECT_RUNTIMES]
+        with self._server(repository, "served", "baseline-beside") as server, \
+                self._server(repository, "served_onnxruntime", "baseline-beside") as server_onnxruntime:
+            for each in (server, server_onnxruntime):
+                self._served(each, warmup, f"warmup-baseline-beside-{each.pid}", 1, timed=False)
+            loaded = self._fresh("seed_loop", detector, model_dir, canvases, media, warmup, [0],
+                                 "baseline-beside", beside=beside,
+                                 watch={"tritonserver cpu": server.pid,
+                                        "tritonserver cpu_onnxruntime": server_onnxruntime.pid})
+        return baseline_comparison(clean, loaded, bench_process_runtimes)
+
+    def _fresh(self, kind: str, detector, model_dir: Path, canvases, media, warmup, concurrencies, label: str,
+               beside: list[str] = (), watch: dict[str, int] | None = None):
+        from creativelens.benchmarks.fresh_process import PassSpec, run_fresh
+
+        self._status(label)
+        spec = PassSpec(kind=kind, media=[str(p) for p in media], warmup=[str(p) for p in warmup],
+                        concurrencies=list(concurrencies), out_dir=str(self.work_dir / "fresh"), label=label,
+                        model=detector.name, random_weights=detector.random_weights,
+                        canvases=[canvas.name for canvas in canvases], model_dir=str(model_dir),
+                        beside=list(beside), watch=dict(watch or {}))
+        fresh = run_fresh(spec)
+        for measurement, observed in zip(fresh.measurements, fresh.passes):
+            self._others.append((observed["other_processes_cpu_s"], measurement.wall_s))
+            self._advance(measurement.images + measurement.errors)
+        return fresh
+
+    def _server(self, repository: Path, kind: str, label: str):
+        from creativelens.serve.tritonserver import TritonServer
+
+        return TritonServer(repository, SERVED_CONFIGS[kind], log_path=self.work_dir / f"tritonserver-{label}-{kind}.log")
+
+    def _served_step(self, server, concurrency: int, round_index: int, media, kind: str = "served"):
+        """One timed served pass: (measurement, inferences, executions); CPU of the whole tree."""
+        label = f"round{round_index + 1}-{kind}-c{concurrency}"
         self._status(label)
         cpu_before, machine_before, started = tree_cpu_seconds(), machine_busy_cpu_seconds(), time.perf_counter()
-        inferences = executions = 0
-        if kind == "seed_loop":
-            measurement = seed.run(media, self.work_dir / f"{label}.csv", self._advance)
-        elif kind in DIRECT_RUNTIMES:
-            measurement = directs[kind].run(media, self.work_dir / f"{label}.jsonl", concurrency, self._advance)
-        else:
-            run = self._served(servers[kind], media, label, concurrency)
-            measurement, inferences, executions = run.measurement, run.inference_count, run.execution_count
+        run = self._served(server, media, label, concurrency)
         ours = tree_cpu_seconds() - cpu_before
         self._others.append((machine_busy_cpu_seconds() - machine_before - ours, time.perf_counter() - started))
-        measurement = replace(measurement, cpu_s=ours)
-        return measurement, inferences, executions
+        return replace(run.measurement, cpu_s=ours), run.inference_count, run.execution_count
 
     def _served(self, server, paths, label: str, concurrency: int, *, timed: bool = True):
         from creativelens.benchmarks.served import run_stream
@@ -257,13 +298,13 @@ class BenchRun:
         return run_stream(paths, server.grpc_url, self.work_dir / label, model=self.plan.model,
                           concurrency=concurrency, on_progress=self._advance if timed else None)
 
-    def _perf_analyzer(self, server, model: str, direct, media: list[Path]) -> dict:
+    def _perf_analyzer(self, server, model: str, canvases, media: list[Path]) -> dict:
         from creativelens.benchmarks.perf_analyzer import run_perf_analyzer, write_input_data
         from creativelens.client.decode import prepare
         from creativelens.client.sources import Item
 
         self._status("perf_analyzer")
-        boxed = prepare(Item(str(media[0])), direct.metadata.canvases).boxed
+        boxed = prepare(Item(str(media[0])), canvases).boxed
         input_data = write_input_data(self.work_dir / "perf_analyzer_input.json", boxed)
         result = run_perf_analyzer(model=model, grpc_url=server.grpc_url,
                                    concurrencies=self.plan.concurrencies, input_data=input_data,
@@ -293,29 +334,27 @@ class BenchRun:
                 self._served(server, _one_per_bucket(media, _canvases_of(repository, self.plan.model)),
                              f"warmup-mb{max_batch_size}", 1, timed=False)
                 totals = _Totals()
-                totals.add(*self._step("served", concurrency, 0, None, None, {"served": server}, media))
+                totals.add(*self._served_step(server, concurrency, 0, media, f"served-mb{max_batch_size}"))
             rows.append({"max_batch_size": max_batch_size, "concurrency": concurrency, "served": totals.summary(),
                          "measured_in": "own server"})
         return rows
 
     def _canvas_row(self, repository: Path, detector, media: list[Path], concurrency: int) -> dict:
-        from creativelens.benchmarks.seed_loop import SeedLoop
-        from creativelens.serve.tritonserver import TritonServer
-
+        """The seed loop (its own process) and the served pipeline (its own server) at other buckets."""
         canvases = _canvases_of(repository, self.plan.model)
-        seed = SeedLoop(detector, canvases)
         names = "_".join(canvas.name for canvas in canvases)
         warmup = _one_per_bucket(media, canvases)
         seed_totals, served_totals = _Totals(), _Totals()
-        with TritonServer(repository, log_path=self.work_dir / f"tritonserver-{names}.log") as server:
+        fresh = self._fresh("seed_loop", detector, repository / self.plan.model, canvases, media, warmup, [0],
+                            f"seed_loop-{names}")
+        seed_totals.add(fresh.measurements[0])
+        with self._server(repository, "served", names) as server:
             self._served(server, warmup, f"warmup-{names}", 1, timed=False)
-            seed.run(warmup, self.work_dir / f"warmup-seed-{names}.csv")
-            seed_totals.add(*self._step("seed_loop", 0, 0, seed, None, None, media))
-            served_totals.add(*self._step("served", concurrency, 0, None, None, {"served": server}, media))
+            served_totals.add(*self._served_step(server, concurrency, 0, media, f"served-{names}"))
         seed_summary, served_summary = seed_totals.summary(), served_totals.summary()
         return {
             "canvases": [canvas.name for canvas in canvases],
-            "seed_loop": seed_summary,
+            "seed_loop": dict(seed_summary, isolation=_isolation(fresh)),
             "served": served_summary,
             "concurrency": concurrency,
             "speedup_served_over_seed": speedup(served_summary["images_per_s"], seed_summary["images_per_s"]),
@@ -344,7 +383,7 @@ class BenchRun:
 
         plan = self.plan
         passes = plan.rounds * (1 + len(compared_here()) * len(plan.concurrencies)) + len(plan.max_batch_sizes) \
-            + 2 * len(plan.canvas_sweep) - (exported_max_batch in plan.max_batch_sizes)
+            + 2 * len(plan.canvas_sweep) - (exported_max_batch in plan.max_batch_sizes) + 2  # + the baseline check
         self._bar = tqdm(total=passes * images, unit="img", desc="bench", dynamic_ncols=True)
 
     def _advance(self, count: int = 1) -> None:
@@ -373,6 +412,16 @@ def _client_cost(media: list[Path], canvases) -> dict:
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
     return {"images": len(media), "decode_letterbox_ms_per_image": round(wall * 1000 / len(media), 2),
             "decode_letterbox_cpu_ms_per_image": round(cpu * 1000 / len(media), 2)}
+
+
+def _isolation(fresh) -> dict:
+    """How a fresh-process pipeline was kept apart, as its child saw it."""
+    facts = fresh.process
+    return {"process": "fresh", "pid": facts["pid"], "runtime_modules": facts["runtime_modules"],
+            "beside": facts["beside"], "servers_up": len(facts["watched"]),
+            "torch_threads": facts.get("torch_threads"), "cpu_affinity": facts["cpu_affinity"],
+            "runtime_threads": facts.get("runtime_threads"),
+            "bench_process_cpu_s": round(sum(p["bench_process_cpu_s"] for p in fresh.passes), 3)}
 
 
 def _disturbance(others: list[tuple[float, float]]) -> dict:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from creativelens.benchmarks.comparison import is_clean
+from creativelens.benchmarks.fresh_process import DIRECT_RUNTIMES
 from creativelens.benchmarks.model_cache import read_cpu_config, weights_match, with_max_batch_size
 from creativelens.benchmarks.plan import SEED_JOB_HOURS, TARGET_SPEEDUP, TARGET_TRITON_OVERHEAD_PCT, full_plan, quick_plan
 from creativelens.benchmarks.process_cpu import tree_cpu_seconds
@@ -68,6 +70,25 @@ def test_every_section_is_present_with_measured_numbers(quick_run):
     assert [row["concurrency"] for row in results["sweeps"]["concurrency"]] == list(plan.concurrencies)
     assert [row["max_batch_size"] for row in results["sweeps"]["max_batch_size"]] == list(plan.max_batch_sizes)
     assert results["sweeps"]["canvas"][0]["canvases"] == results["model"]["canvases"]
+
+
+def test_the_baseline_ran_alone_and_the_old_way_was_measured_once(quick_run):
+    _, results, _ = quick_run
+    pipelines, check = results["pipelines"], results["baseline_check"]
+    assert is_clean(pipelines["seed_loop"]["isolation"])
+    for kind in COMPARED:
+        isolation = pipelines[kind]["isolation"]
+        if kind in DIRECT_RUNTIMES:  # its own process, its own runtime only
+            assert isolation["process"] == "fresh" and isolation["servers_up"] == 0
+            assert isolation["runtime_modules"] == [DIRECT_RUNTIMES[kind].split("-")[0]]
+        else:
+            assert isolation["servers_up"] == 1
+    assert check["bench_process_runtime_modules"] == []
+    assert check["clean"]["process"]["runtime_modules"] == []
+    assert check["beside"]["process"]["runtime_modules"] == ["onnxruntime", "openvino"]
+    assert sorted(check["beside"]["process"]["watched"]) == ["tritonserver cpu", "tritonserver cpu_onnxruntime"]
+    assert check["slowdown_pct"] == pytest.approx((1 - check["beside_images_per_s"] / check["clean_images_per_s"]) * 100)
+    assert check["clean"]["images"] == check["beside"]["images"] == results["media"]["images"]
 
 
 def test_derived_numbers_follow_from_the_measured_rates(quick_run):
