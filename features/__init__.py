@@ -5,7 +5,8 @@ Everything runs in DuckDB over the results' Parquet: no Python loop over rows.
 """
 
 from creativelens.features.brand import Brand, load_brand
+from creativelens.features.run import run_features
 from creativelens.features.table import COLUMNS, build_features
 from creativelens.features.thresholds import Thresholds
 
-__all__ = ["Brand", "COLUMNS", "Thresholds", "build_features", "load_brand"]
+__all__ = ["Brand", "COLUMNS", "Thresholds", "build_features", "load_brand", "run_features"]
