@@ -476,7 +476,7 @@ def test_tls_commands_carry_the_mounted_certificates(cpu_compose, tls_compose, c
     assert tls_from_args(plain) is None
     if name.startswith("client"):
         assert tls == TlsOptions(ca=certs / "ca.pem")  # both the Triton and the OCR channel
-        assert (parsed.server, parsed.ocr) == (plain.server, plain.ocr)
+        assert (parsed.servers, parsed.ocr) == (plain.servers, plain.ocr)
         return
     assert tls == TlsOptions(cert=certs / "server.pem", key=certs / "server-key.pem")
     if name == "triton-cpu":
