@@ -1,8 +1,8 @@
 """Results folders of `creativelens stream` and `creativelens spark` as DuckDB views.
 
 Both write rows of `formats.parquet_schema()`: stream one `detections.parquet`, Spark a Hive
-layout `detections/model=*/run_date=*/` (where a null model is `__HIVE_DEFAULT_PARTITION__`
-and a box is a plain list). Both are read by the same engine into one view, `items`: one row
+layout `detections/detector=*/run_date=*/` (the rows carry their own `model`; a box is a plain
+list there). Both are read by the same engine into one view, `items`: one row
 per (item, model), the latest when a key is present more than once (a later folder on the
 command line, or a later Spark run date). Stream's `tracks.parquet` becomes the view `tracks`.
 """

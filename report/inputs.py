@@ -1,7 +1,7 @@
 """Read a results folder for the report, whatever state it is in, without changing it.
 
 Two layouts: `creativelens stream`'s (`detections.jsonl` + derived tables + `summary.json`) and
-`creativelens spark`'s (`detections/model=*/run_date=*/` Parquet only). The stream ledger is
+`creativelens spark`'s (`detections/detector=*/run_date=*/` Parquet only). The stream ledger is
 read line by line here rather than through `client.ledger.Ledger`, because opening a Ledger
 repairs (truncates) a half-written last line, and a report must never change what it reports
 on. Each line becomes an `ItemResult` through `formats.from_record`; Spark's rows are grouped

@@ -14,7 +14,7 @@ def add_commands(subparsers) -> None:
                     "are split into tasks, each task decodes its creatives and calls the Triton servers "
                     "(spread over --servers, moving off one that fails), and the results are written "
                     "through Spark's commit protocol as Parquet under OUT/detections, partitioned by "
-                    "model and run date. A re-run over the same --out skips the (item, model, model "
+                    "detector (the model, or _bad_inputs) and run date. A re-run over the same --out skips the (item, model, model "
                     "version) keys already there. Exit code: 0 all done, 1 some inputs were errors.",
     )
     add_arguments(parser)
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, master_default: str | None
     # left gets --failover-after, then the task fails and Spark retries it (no --retry-for)
     add_run_arguments(parser, brand_file=False, waits=False)
     parser.add_argument("--csv", action="store_true",
-                        help="also write the seeds' CSV columns under OUT/csv/model=*/run_date=*/")
+                        help="also write the published pipeline's CSV columns under OUT/csv/model=*/run_date=*/")
     parser.add_argument("--master", default=master_default,
                         help="Spark master (default %(default)s; local[N] retries each task up to 4 "
                              "times, as a cluster does)")

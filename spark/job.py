@@ -27,7 +27,7 @@ from creativelens.errors import UserError
 @dataclass(frozen=True)
 class SparkJob:
     servers: tuple[str, ...] = (DEFAULT_ENDPOINT,)
-    csv: bool = False  # also the seeds' CSV columns under OUT/csv
+    csv: bool = False  # also the published pipeline's CSV columns under OUT/csv
     master: str | None = "local[2]"  # None: the master spark-submit (or an active session) set
     creatives_per_task: int = 20
     commit_every: int = 2000

@@ -1,6 +1,6 @@
 """The job's output folder, read and written only through Spark: results as Parquet under
-OUT/detections (partitioned by model and run date; the columns of the single-machine Parquet
-sink, `formats.parquet_schema`), the seeds' CSV under OUT/csv, and what is already done.
+OUT/detections (partitioned by detector and run date; the columns of the single-machine Parquet
+sink, `formats.parquet_schema`, `model` included), the published pipeline's CSV under OUT/csv, and what is already done.
 
 Every write is one `DataFrameWriter` append through Hadoop's FileOutputCommitter (algorithm
 1): a task's files reach the job's staging folder only when Spark commits that task attempt
@@ -18,13 +18,20 @@ from creativelens.item_result import FRAME_MARK
 
 DETECTIONS_DIR = "detections"
 
-PARTITION_COLUMNS = ("model", "run_date")
+# OUT/detections/detector=<model>/run_date=<UTC date>/: the model's name, or BAD_INPUTS for the rows of
+# inputs no model could run on. The rows keep their own `model` column (null for bad inputs), so any
+# reader (pandas, pyarrow, DuckDB) gets the same rows as stream's Parquet, and the folder names are
+# never null (a null partition value is Hive's __HIVE_DEFAULT_PARTITION__, whose type a reader cannot
+# infer when it is the only one: an output of bad inputs alone would not read).
+DETECTOR_PARTITION, BAD_INPUTS = "detector", "_bad_inputs"
+PARTITION_COLUMNS = (DETECTOR_PARTITION, "run_date")
+CSV_PARTITION_COLUMNS = ("model", "run_date")  # the published pipeline's CSV has successful models' rows only
 KEY_COLUMNS = ("source", "frame_index", "model", "model_version")  # one row per key, exactly once
 SEED_COLUMNS = tuple(f"seed_{column}" for column in SEED_CSV_COLUMNS)
 
 
 def result_schema(seed_csv: bool = False):
-    """The Spark schema of the rows tasks yield: the Parquet sink's (+ the seeds' CSV cells)."""
+    """The Spark schema of the rows tasks yield: the Parquet sink's (+ the published pipeline's CSV cells)."""
     from pyspark.sql.pandas.types import from_arrow_schema
     from pyspark.sql.types import StringType, StructField, StructType
 
@@ -120,21 +127,22 @@ def without_existing(results, existing):
 
 
 def write_results(results, out: str, run_date: str, seed_csv: bool) -> None:
-    """Append `results` as one committed job (two when the seeds' CSV is asked for)."""
+    """Append `results` as one committed job (two when the published pipeline's CSV is asked for)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    dated = results.withColumn("run_date", F.lit(run_date))
+    dated = (results.withColumn("run_date", F.lit(run_date))
+             .withColumn(DETECTOR_PARTITION, F.coalesce(F.col("model"), F.lit(BAD_INPUTS))))
     if seed_csv:
         dated = dated.persist(StorageLevel.MEMORY_AND_DISK)  # infer once, write twice
     try:
-        (dated.select(*parquet_columns(), "run_date").write.mode("append")
+        (dated.select(*parquet_columns(), *PARTITION_COLUMNS).write.mode("append")
          .partitionBy(*PARTITION_COLUMNS).parquet(join_path(out, DETECTIONS_DIR)))
         if seed_csv:
             (dated.where(F.col("seed_file_name").isNotNull())
-             .select(*[F.col(s).alias(c) for s, c in zip(SEED_COLUMNS, SEED_CSV_COLUMNS)], *PARTITION_COLUMNS)
+             .select(*[F.col(s).alias(c) for s, c in zip(SEED_COLUMNS, SEED_CSV_COLUMNS)], *CSV_PARTITION_COLUMNS)
              .write.mode("append").option("header", True).option("escape", '"')
-             .partitionBy(*PARTITION_COLUMNS).csv(join_path(out, CSV_DIR)))
+             .partitionBy(*CSV_PARTITION_COLUMNS).csv(join_path(out, CSV_DIR)))
     finally:
         if seed_csv:
             dated.unpersist()

@@ -32,7 +32,7 @@ class TaskPlan:
     servers: tuple[str, ...]
     models: tuple[ServedModel, ...]  # in run order
     settings: RunSettings
-    seed_csv: bool = False  # also the seeds' CSV columns (seed_*) on each row of a successful model
+    seed_csv: bool = False  # also the published pipeline's CSV columns (seed_*) on each row of a successful model
 
 
 @dataclass(frozen=True)

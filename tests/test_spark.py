@@ -117,6 +117,15 @@ def test_every_item_once_as_stream_does_and_bad_inputs_are_error_rows(spark, ser
                         for d in r["detections"]]) for r in rows)
 
     assert comparable(good) == comparable(streamed)
+    # the readers downstream take Spark's layout as it is written
+    from creativelens.cli import main
+    from creativelens.report import read_results
+
+    assert len(read_results(tmp_path / "out").items) == len({(r["source"], r["frame_index"]) for r in rows})
+    assert main(["features", str(tmp_path / "out"), "--out", str(tmp_path / "features"), "--no-shots"]) == 0
+    features = ds.dataset(tmp_path / "features" / "features.parquet").to_table().to_pylist()
+    assert {Path(r["creative"]).name for r in features} == {p.name for p in media.iterdir()} | set(fragments) | {
+        "missing.jpg"}
     csv_files = list((tmp_path / "out" / "csv").glob(f"model={GEOMETRY_MODEL}/run_date=*/part-*.csv"))
     csv_lines = sum(len(f.read_text().splitlines()) - 1 for f in csv_files)
     assert csv_lines == len(good)
@@ -242,3 +251,19 @@ def test_a_re_run_with_other_sampling_is_refused_as_stream_refuses_it(spark, ser
     with pytest.raises(UserError, match="other sampling settings.*every: 10 there, 5 now"):
         run_spark_job(video, str(tmp_path / "out"), spark_job(servers), RunSettings(every=5), log=quiet, spark=spark)
     assert len(rows_of(tmp_path / "out")) == 3  # nothing mixed in
+
+
+def test_an_output_of_bad_inputs_alone_reads_with_pandas(spark, servers, bad, tmp_path):
+    import pandas as pd
+
+    from creativelens.spark import run_spark_job
+
+    bad_folder, fragments = bad
+    out = tmp_path / "out"
+    summary = run_spark_job([str(bad_folder)], str(out), spark_job(servers), log=quiet, spark=spark)
+    assert summary.rows_written == summary.error_rows == len(fragments)
+    table = pd.read_parquet(out / "detections")  # was: ArrowInvalid, no non-null segments for field 'model'
+    assert len(table) == len(fragments) and table["model"].isna().all() and table["error"].notna().all()
+    assert {p.name for p in (out / "detections").iterdir() if not p.name.startswith(("_", "."))} == {
+        "detector=_bad_inputs"}
+    assert run_spark_job([str(bad_folder)], str(out), spark_job(servers), log=quiet, spark=spark).rows_written == 0
