@@ -45,6 +45,7 @@ class OcrEnricher:
         self._last_failure = ""
         self._health_checked = 0.0
         self._lock = threading.Lock()
+        self._cancelled = threading.Event()
         try:
             self.client.wait_ready(timeout=ready_timeout_s)
         except OcrFailure as failure:
@@ -55,6 +56,8 @@ class OcrEnricher:
         boxes = [box for det in detections for box in exclusion_boxes(det, self.excluded_labels)]
         delay = 0.5
         while True:
+            if self._cancelled.is_set():
+                return replace(result, ocr_error="OCR cancelled: the run was stopped", ocr_transient=True)
             if self._given_up() and not self._came_back():
                 failed = self._last_failure
                 return replace(result, ocr_error=failed, ocr_transient=True)
@@ -69,12 +72,16 @@ class OcrEnricher:
                     give_up = time.monotonic() + delay - self._failing_since > self.retry_for_s
                 if give_up:
                     return replace(result, ocr_error=str(failure), ocr_transient=True)
-                time.sleep(delay)
+                self._cancelled.wait(delay)
                 delay = min(delay * 2, 8.0)
                 continue
             with self._lock:
                 self._failing_since = None
             return replace(result, ocr=ocr_text(answer))
+
+    def cancel(self) -> None:
+        """The run is stopping: items waiting to retry give up now (transient: a re-run reads them)."""
+        self._cancelled.set()
 
     def close(self) -> None:
         self.client.close()

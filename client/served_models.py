@@ -16,6 +16,7 @@ from creativelens.model_metadata import ModelMetadata, parameters_of
 
 GPU_IN_FLIGHT_PER_MODEL = 16  # keeps a GPU's dynamic batcher fed
 CPU_IN_FLIGHT = 2  # a CPU server's models share its cores: more in flight only queues (measured)
+ASK_TIMEOUT_S = 20.0  # a server that does not say what it serves within this is not answering
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,8 @@ def fetch_served_models(url: str, names: Sequence[str] | None = None, *, client_
     client = grpcclient.InferenceServerClient(url, **(client_kwargs or {}))
     try:
         try:
-            ready = sorted(m["name"] for m in client.get_model_repository_index(as_json=True).get("models", [])
-                           if m.get("state") == "READY")
+            index = client.get_model_repository_index(as_json=True, client_timeout=ASK_TIMEOUT_S)
+            ready = sorted(m["name"] for m in index.get("models", []) if m.get("state") == "READY")
         except InferenceServerException as error:
             raise UserError(f"no Triton server answers at {url}: {error.message()}") from None
         wanted = list(dict.fromkeys(names or ()))
@@ -51,7 +52,11 @@ def fetch_served_models(url: str, names: Sequence[str] | None = None, *, client_
                             f"(ready: {', '.join(ready) or 'none'})")
         served, not_detectors = [], []
         for name in wanted or ready:
-            config = client.get_model_config(name, as_json=True)["config"]
+            try:
+                config = client.get_model_config(name, as_json=True, client_timeout=ASK_TIMEOUT_S)["config"]
+            except InferenceServerException as error:
+                raise UserError(f"the Triton server at {url} did not give model {name!r}'s config: "
+                                f"{error.message()}") from None
             try:
                 metadata = ModelMetadata.from_parameters(parameters_of(config))
             except ValueError as error:

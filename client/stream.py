@@ -40,7 +40,8 @@ from creativelens.item_result import ItemResult
 
 # An enricher adds to one item's result, given its original BGR pixels and every detection
 # known for it (this run's and those already recorded), e.g. OCR text outside logo boxes. It
-# may be called from several threads at once; `concurrency` says how many (default 1).
+# may be called from several threads at once; `concurrency` says how many (default 1); a
+# `cancel()` it has is called when the run stops early, so that no item waits on it.
 Enricher = Callable[[ItemResult, np.ndarray, Sequence[Detections]], ItemResult]
 Log = Callable[[str], None]
 
@@ -183,6 +184,9 @@ class _Run:
             analysed.close()
             for future in waiting:
                 future.cancel()
+            if waiting:  # stopped early: nothing waits on an enricher's retries
+                for enricher in self.enrichers:
+                    getattr(enricher, "cancel", lambda: None)()
             pool.shutdown(wait=True)
             for future in waiting:
                 if future.done() and not future.cancelled() and future.exception() is None:

@@ -135,3 +135,29 @@ def test_a_stopped_sidecar_does_not_hold_the_stream(geometry_server, tmp_path):
     assert took < 45, f"ended {took:.1f} s after the sidecar stopped"
     print(f"sidecar stopped: stream ended (exit 3) {took:.1f} s later, "
           f"{sum(bool(r.get('ocr_transient')) for r in records)} items left to re-run")
+
+
+def test_a_stopped_run_does_not_wait_on_ocr_retries():
+    """SIGTERM during a sidecar outage: the stream cancels its enricher, so an item waiting to
+    retry gives up at once (transient: a re-run reads it) instead of after --retry-for."""
+    import numpy as np
+
+    from creativelens.client.ocr import OcrEnricher
+    from creativelens.item_result import ItemResult
+    from creativelens.ocr_service.server import OcrServer, ServerConfig
+
+    server = OcrServer(ServerConfig(port=0, workers=1)).start()
+    enricher = OcrEnricher(server.address, retry_for_s=120.0)
+    server.stop(grace_s=0.0)  # the sidecar goes away: calls fail UNAVAILABLE, the enricher retries
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(
+        result=enricher(ItemResult("/a.png", width=64, height=48), np.zeros((48, 64, 3), np.uint8), [])))
+    worker.start()
+    time.sleep(2.0)
+    assert worker.is_alive(), "the enricher should still be retrying inside its 120 s window"
+    cancelled_at = time.monotonic()
+    enricher.cancel()
+    worker.join(timeout=15)
+    enricher.close()
+    assert not worker.is_alive() and time.monotonic() - cancelled_at < 10
+    assert outcome["result"].ocr_transient and outcome["result"].ocr is None
