@@ -50,7 +50,12 @@ def add_commands(subparsers) -> None:
                           help="path prefix of the results, PREFIX.json and PREFIX.md "
                                "(default: benchmarks/results/ocr_eval_<machine>)")
     evaluate.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    evaluate.add_argument("--rendered", type=int, default=24, help="how many ad-like images to render")
+    evaluate.add_argument("--rendered", type=int, default=24, help="how many ad-like images to render (tuning split)")
+    evaluate.add_argument("--split", default="both", choices=("tuning", "held-out", "both"),
+                          help="the tuning split (defaults are chosen on it), the held-out split (other fonts, "
+                               "layouts, backgrounds; judged on only), or both side by side (default)")
+    evaluate.add_argument("--held-out-images", type=int, default=64, metavar="N",
+                          help="how many held-out creatives to render (default 64: 8 of each kind)")
     evaluate.add_argument("--note", default="", help="a line about the conditions, kept in the results")
     evaluate.add_argument("--configurations", default=None, metavar="KEY,...",
                           help="which engines/settings to run side by side, in this order (default: all), "
@@ -115,5 +120,6 @@ def run_eval(args: argparse.Namespace) -> int:
     from creativelens.ocr_service.evaluate import configurations_named
 
     run_evaluation(out_prefix=args.out, workers=args.workers, rendered=args.rendered, note=args.note,
-                   configurations=configurations_named(args.configurations))
+                   configurations=configurations_named(args.configurations), split=args.split,
+                   held_out=args.held_out_images)
     return 0

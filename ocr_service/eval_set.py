@@ -1,5 +1,15 @@
-"""The labelled OCR evaluation set: ad-like images rendered from a seed, harder creatives (one
-challenge each), plus real text images that ship in packages (truth in `eval_truth.json`).
+"""The labelled OCR evaluation set, in two splits that share no font, layout or background:
+
+- `tuning` (what engine defaults may be chosen on): ad-like images rendered from a seed, harder
+  creatives (one challenge each), plus real text images that ship in packages.
+- `held-out` (judged on, never tuned on): `eval_held_out.py` renders creatives with other fonts
+  (Noto, FreeFont, URW base35, Comfortaa), other layouts (centred, right-aligned, bottom-anchored,
+  split panel), other backgrounds (opencv-doc photos, skimage pictures the tuning split never uses,
+  drawn gradients and patterns) and other words, plus other real package images.
+
+Real images' truth is in `eval_truth.json` (each entry names its split).
+
+The tuning split:
 
 Rendered ads (subset "rendered") lay a headline, a sub-line, a call-to-action button and small
 print over a real photo from `skimage.data`, in several Liberation/DejaVu fonts, sizes and
@@ -28,6 +38,9 @@ from creativelens.ocr_service.results import Box
 
 DEFAULT_SEED = 20261123
 FONT_DIRS = ("/usr/share/fonts/truetype/liberation", "/usr/share/fonts/truetype/dejavu")
+SPLITS = ("tuning", "held-out")
+# Layout names, recorded on every image so a test can check the splits never share one.
+TUNING_LAYOUTS = ("left-stack", "stack-at-random-x")
 # Only fonts in fonts-liberation and fonts-dejavu-core, which scripts/setup.sh installs.
 HEADLINE_FONTS = ("LiberationSans-Bold", "DejaVuSans-Bold", "LiberationSerif-Bold",
                   "DejaVuSerif-Bold", "LiberationSansNarrow-Bold", "LiberationMono-Bold")
@@ -69,25 +82,40 @@ class EvalImage:
     excluded: list[str] = field(default_factory=list)  # words inside the exclusion boxes
     truth_boxes: list[Box] = field(default_factory=list)  # one per truth word, or none (real images)
     text_heights: list[int] = field(default_factory=list)  # font size in px of each text block
+    split: str = "tuning"
+    fonts: list[str] = field(default_factory=list)  # font file stems used, logo included
+    layout: str = ""  # one of TUNING_LAYOUTS / eval_held_out.HELD_OUT_LAYOUTS, or "real"
+    background: str = ""  # photo or pattern behind the text (the source, for real images)
 
 
 def build_eval_set(
     rendered: int = 24, seed: int = DEFAULT_SEED, include_real: bool = True, hard: int = 72,
+    split: str = "tuning", held_out: int = 64,
 ) -> tuple[list[EvalImage], list[str]]:
-    """The whole set and a note for every real image that could not be found. Hard creatives
-    cycle through `CHALLENGES`, so `hard=72` gives 12 of each."""
-    images = [render_ad(index, seed) for index in range(rendered)]
-    images += [render_hard_ad(index, seed) for index in range(hard)]
+    """One split and a note for every real image that could not be found. Tuning: `rendered`
+    ads and `hard` creatives cycling through `CHALLENGES` (`hard=72` gives 12 of each);
+    held-out: `held_out` creatives cycling through `eval_held_out.HELD_OUT_KINDS`."""
+    if split == "tuning":
+        images = [render_ad(index, seed) for index in range(rendered)]
+        images += [render_hard_ad(index, seed) for index in range(hard)]
+    elif split == "held-out":
+        from creativelens.ocr_service.eval_held_out import render_held_out_ad
+
+        images = [render_held_out_ad(index, seed) for index in range(held_out)]
+    else:
+        raise ValueError(f"unknown evaluation split {split!r}; known: {', '.join(SPLITS)}")
     if not include_real:
         return images, []
-    real, missing = package_text_images()
+    real, missing = package_text_images(split)
     return images + real, missing
 
 
-def package_text_images() -> tuple[list[EvalImage], list[str]]:
+def package_text_images(split: str = "tuning") -> tuple[list[EvalImage], list[str]]:
     truth = json.loads((resources.files("creativelens.ocr_service") / "eval_truth.json").read_text())
     images, missing = [], []
     for entry in truth["images"]:
+        if entry.get("split", "tuning") != split:
+            continue
         source = entry["source"]
         if source.startswith("skimage.data."):
             import skimage.data
@@ -99,20 +127,24 @@ def package_text_images() -> tuple[list[EvalImage], list[str]]:
         else:
             missing.append(f"{entry['name']}: {source} not found (is Debian's opencv-doc installed?)")
             continue
-        images.append(EvalImage(entry["name"], "real", image, tokens(entry["text"])))
+        images.append(EvalImage(entry["name"], "real", image, tokens(entry["text"]), split=split,
+                                layout="real", background=source))
     return images, missing
 
 
 def render_ad(index: int, seed: int = DEFAULT_SEED) -> EvalImage:
     rng = random.Random(seed * 1000 + index)
     width, height = rng.choice(AD_SIZES)
-    canvas = _photo_background(rng.choice(PHOTOS), width, height, rng).convert("RGBA")
+    photo = rng.choice(PHOTOS)
+    canvas = _photo_background(photo, width, height, rng).convert("RGBA")
     scale = min(width, height) / 1080
     margin = int(50 * scale)
     truth = _Truth()
 
     brand = rng.choice(BRANDS)
-    logo = _text_block(brand, _font(rng.choice(HEADLINE_FONTS), int(rng.randint(34, 46) * scale)),
+    logo_font = _font(rng.choice(HEADLINE_FONTS), int(rng.randint(34, 46) * scale))
+    truth.used(logo_font)
+    logo = _text_block(brand, logo_font,
                        fill=(255, 255, 255), box_fill=_random_colour(rng, dark=True), padding=int(18 * scale))
     logo_at = (width - margin - logo.image.width, margin) if rng.random() < 0.5 else (margin, margin)
     canvas.alpha_composite(logo.image, logo_at)
@@ -137,7 +169,7 @@ def render_ad(index: int, seed: int = DEFAULT_SEED) -> EvalImage:
             max_width=width - 2 * margin,
         )
         placed = _place(canvas, block, (margin, y), rng.uniform(-4, 4))
-        truth.add(placed, font.size)
+        truth.add(placed, font.size, font)
         y += placed.image.height + int(30 * scale)
 
     action = rng.choice(CALLS_TO_ACTION)
@@ -145,18 +177,20 @@ def render_ad(index: int, seed: int = DEFAULT_SEED) -> EvalImage:
     button = _text_block(action, button_font, fill=(255, 255, 255),
                          box_fill=_random_colour(rng, dark=True), padding=int(22 * scale))
     button_y = min(y, height - 2 * margin - button.image.height - int(40 * scale))
-    truth.add(_place(canvas, button, (margin, button_y)), button_font.size)
+    truth.add(_place(canvas, button, (margin, button_y)), button_font.size, button_font)
 
     small = rng.choice(SMALL_PRINT)
     print_font = _font(rng.choice(BODY_FONTS), int(rng.randint(22, 28) * scale))
     print_block = _text_block(small, print_font, fill=(255, 255, 255), box_fill=(0, 0, 0, 170), padding=int(8 * scale))
-    truth.add(_place(canvas, print_block, (margin, height - margin - print_block.image.height)), print_font.size)
+    truth.add(_place(canvas, print_block, (margin, height - margin - print_block.image.height)), print_font.size,
+              print_font)
 
     return EvalImage(
         name=f"rendered/ad-{index:02d}-{width}x{height}", kind="rendered",
         image=_png(canvas.convert("RGB")), truth=truth.words,
         exclusion_boxes=[logo_box], excluded=tokens(brand),
         truth_boxes=truth.boxes, text_heights=truth.heights,
+        fonts=sorted(truth.fonts), layout="left-stack", background=photo,
     )
 
 
@@ -177,6 +211,7 @@ def render_hard_ad(index: int, seed: int = DEFAULT_SEED) -> EvalImage:
 
     brand = rng.choice(BRANDS)
     logo_font = _font(rng.choice(HEADLINE_FONTS), int(rng.randint(30, 56) * scale))
+    truth.used(logo_font)
     boxed_logo = rng.random() < 0.5
     logo = _text_block(brand, logo_font, fill=(255, 255, 255) if boxed_logo else _random_colour(rng, dark=False),
                        box_fill=_random_colour(rng, dark=True) if boxed_logo else None,
@@ -198,7 +233,7 @@ def render_hard_ad(index: int, seed: int = DEFAULT_SEED) -> EvalImage:
         x = rng.randint(margin, max(margin, width - margin - rotated.image.width))
         if y + rotated.image.height > height - margin or rotated.image.width > width:
             break  # no room left: the creative keeps the blocks placed so far
-        truth.add(_place(canvas, rotated, (x, y)), font.size)
+        truth.add(_place(canvas, rotated, (x, y)), font.size, font)
         y += rotated.image.height + int(rng.randint(20, 80) * scale)
 
     return EvalImage(
@@ -206,6 +241,7 @@ def render_hard_ad(index: int, seed: int = DEFAULT_SEED) -> EvalImage:
         image=_png(canvas.convert("RGB")), truth=truth.words,
         exclusion_boxes=[logo_box], excluded=tokens(brand),
         truth_boxes=truth.boxes, text_heights=truth.heights,
+        fonts=sorted(truth.fonts), layout="stack-at-random-x", background=photo,
     )
 
 
@@ -260,13 +296,19 @@ class _Truth:
     words: list[str] = field(default_factory=list)
     boxes: list[Box] = field(default_factory=list)
     heights: list[int] = field(default_factory=list)
+    fonts: set[str] = field(default_factory=set)
 
-    def add(self, placed: "_Block", text_height: int) -> None:
+    def add(self, placed: "_Block", text_height: int, font: ImageFont.FreeTypeFont | None = None) -> None:
         for word, box in placed.words:
             for token in tokens(word):
                 self.words.append(token)
                 self.boxes.append(box)
         self.heights.append(text_height)
+        if font is not None:
+            self.used(font)
+
+    def used(self, font: ImageFont.FreeTypeFont) -> None:
+        self.fonts.add(Path(font.path).stem)
 
 
 def _place(canvas: Image.Image, block: _Block, at: tuple[int, int], angle: float = 0.0) -> _Block:

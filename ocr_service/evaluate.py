@@ -1,6 +1,7 @@
 """`creativelens ocr eval`: word recall/precision and speed of pytesseract-per-call and of the
 service (tesserocr pool behind real gRPC), with Otsu and with Sauvola thresholding, and what
-the exclusion step costs (mask vs drop vs none). Writes PREFIX.json and PREFIX.md.
+the exclusion step costs (mask vs drop vs none), on the tuning split, the held-out split or both
+side by side (`--split`; see `eval_set.py`). Writes PREFIX.json and PREFIX.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from creativelens.ocr_service.eval_set import EvalImage, build_eval_set, tokens
+from creativelens.ocr_service.eval_set import SPLITS, EvalImage, build_eval_set, tokens
+
+SPLIT_CHOICES = (*SPLITS, "both")
 
 
 @dataclass(frozen=True)
@@ -115,24 +118,49 @@ def _centre_inside(box, truth_box) -> bool:
 def run_evaluation(
     out_prefix: str | None, workers: int, rendered: int, note: str = "",
     configurations: tuple[Configuration, ...] = CONFIGURATIONS, include_real: bool = True, hard: int = 72,
+    split: str = "both", held_out: int = 64,
 ) -> dict:
     from creativelens.machine import describe_machine, machine_slug
 
+    if split not in SPLIT_CHOICES:
+        from creativelens.errors import UserError
+
+        raise UserError(f"unknown ocr eval split {split!r}; known: {', '.join(SPLIT_CHOICES)}")
+    splits = SPLITS if split == "both" else (split,)
     machine = describe_machine()
     out_prefix = out_prefix or f"benchmarks/results/ocr_eval_{machine_slug(machine)}"
-    print(f"ocr eval: rendering {rendered} ads and {hard} hard creatives, loading the package text images")
-    images, missing = build_eval_set(rendered, include_real=include_real, hard=hard)
-    for line in missing:
-        print(f"ocr eval: left out {line}")
+    images_by_split, sets = {}, {}
+    for name in splits:
+        if name == "tuning":
+            print(f"ocr eval: tuning split: rendering {rendered} ads and {hard} hard creatives, loading its package text images")
+        else:
+            print(f"ocr eval: held-out split: rendering {held_out} creatives, loading its package text images")
+        images, missing = build_eval_set(rendered, include_real=include_real, hard=hard, split=name,
+                                         held_out=held_out)
+        for line in missing:
+            print(f"ocr eval: left out {line}")
+        images_by_split[name] = images
+        sets[name] = {
+            "rendered": rendered if name == "tuning" else 0, "hard": hard if name == "tuning" else 0,
+            "held_out": held_out if name == "held-out" else 0,
+            "real": [i.name for i in images if i.kind == "real"],
+            "left_out": missing, "truth_words": sum(len(i.truth) for i in images),
+            "excluded_words": sum(len(i.excluded) for i in images),
+            "fonts": sorted({f for i in images for f in i.fonts}),
+            "layouts": sorted({i.layout for i in images}),
+            "backgrounds": sorted({i.background for i in images}),
+        }
 
-    results = []
+    results = {name: [] for name in splits}
     for configuration in configurations:
-        print(f"ocr eval: {configuration.name} on {len(images)} images")
-        outcome = _run_configuration(configuration, images, workers)
-        results.append(outcome)
-        summary = outcome["summary"]
-        print(f"  recall {summary['recall']:.3f} precision {summary['precision']:.3f} "
-              f"{summary['images_per_s']:.2f} images/s")
+        print(f"ocr eval: {configuration.name} on " + ", ".join(
+            f"{len(images_by_split[name])} {name} images" for name in splits))
+        outcomes = _run_configuration(configuration, images_by_split, workers)
+        for name in splits:
+            results[name].append(outcomes[name])
+            summary = outcomes[name]["summary"]
+            print(f"  {name}: recall {summary['recall']:.3f} precision {summary['precision']:.3f} "
+                  f"{summary['images_per_s']:.2f} images/s")
 
     report = {
         "machine": machine,
@@ -140,12 +168,7 @@ def run_evaluation(
         "note": note,
         "workers": workers,
         "omp_thread_limit_for_pytesseract": os.environ.get("OMP_THREAD_LIMIT"),
-        "set": {
-            "rendered": rendered, "hard": hard, "real": [i.name for i in images if i.kind == "real"],
-            "left_out": missing, "truth_words": sum(len(i.truth) for i in images),
-            "excluded_words": sum(len(i.excluded) for i in images),
-        },
-        "configurations": results,
+        "splits": {name: {"set": sets[name], "configurations": results[name]} for name in splits},
     }
     out = Path(out_prefix)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -155,27 +178,36 @@ def run_evaluation(
     return report
 
 
-def _run_configuration(configuration: Configuration, images: list[EvalImage], workers: int) -> dict:
+def _run_configuration(configuration: Configuration, images_by_split: dict[str, list[EvalImage]],
+                       workers: int) -> dict[str, dict]:
+    """Each split's outcome, every split read by the same engines (one server for the service)."""
     from creativelens.benchmarks.process_cpu import tree_cpu_seconds
 
+    timed = {}
     if configuration.engine == "pytesseract":
         run = _pytesseract_runner(configuration)
-        cpu_before, started = tree_cpu_seconds(), time.perf_counter()
-        answers = [run(image) for image in images]
+        for name, images in images_by_split.items():
+            cpu_before, started = tree_cpu_seconds(), time.perf_counter()
+            answers = [run(image) for image in images]
+            timed[name] = (answers, time.perf_counter() - started, tree_cpu_seconds() - cpu_before)
     else:
         server, client, run = _service_runner(configuration, workers)
         try:
-            for image in images[:workers]:  # warm every engine before timing
+            first = next(iter(images_by_split.values()))
+            for image in first[:workers]:  # warm every engine before timing
                 run(image)
-            cpu_before, started = tree_cpu_seconds(), time.perf_counter()
-            with ThreadPoolExecutor(max_workers=workers) as threads:
-                answers = list(threads.map(run, images))
+            for name, images in images_by_split.items():
+                cpu_before, started = tree_cpu_seconds(), time.perf_counter()
+                with ThreadPoolExecutor(max_workers=workers) as threads:
+                    answers = list(threads.map(run, images))
+                timed[name] = (answers, time.perf_counter() - started, tree_cpu_seconds() - cpu_before)
         finally:
             client.close()
             server.stop()
-    wall_s = time.perf_counter() - started
-    cpu_s = tree_cpu_seconds() - cpu_before
+    return {name: _outcome(configuration, images_by_split[name], *timed[name]) for name in images_by_split}
 
+
+def _outcome(configuration: Configuration, images: list[EvalImage], answers, wall_s: float, cpu_s: float) -> dict:
     scores = []
     for image, (result, latency_ms) in zip(images, answers):
         truth, predicted, matched, leaked = score(image, result.words)
@@ -269,6 +301,7 @@ def _summarise(scores: list[ImageScore], wall_s: float | None = None, cpu_s: flo
 
 def markdown_report(report: dict) -> str:
     machine = report["machine"]
+    splits = report["splits"]
     lines = [
         "# OCR evaluation: pytesseract per call vs the OCR service",
         "",
@@ -280,52 +313,25 @@ def markdown_report(report: dict) -> str:
     ]
     if report["note"]:
         lines += [f"Conditions: {report['note']}", ""]
-    labelled = report["set"]
     lines += [
-        f"Set: {labelled['rendered']} rendered ad-like images (seeded; fonts, sizes, colours, photo "
-        f"backgrounds from skimage.data, blocks rotated up to ±4°, a logo box to exclude), "
-        f"{labelled.get('hard', 0)} hard creatives (one challenge each, equal numbers: busy photo, light on dark, "
-        f"outlined, 8-16 px text, 120-200 px text, 5-15° rotation; two or three blocks and a logo each) and "
-        f"{len(labelled['real'])} real package images ({', '.join(labelled['real'])}); "
-        f"{labelled['truth_words']} truth words, {labelled['excluded_words']} words inside exclusion boxes.",
+        "Two splits that share no font, layout, background or ad copy: **tuning** (engine defaults "
+        "may be chosen on it) and **held-out** (judged on only; see `ocr_service/eval_held_out.py`).",
         "",
-        f"The service runs {report['workers']} tesserocr worker processes behind gRPC on loopback, "
-        f"fed by {report['workers']} concurrent client threads; pytesseract runs one `tesseract` process "
-        "per image, one image at a time, as the seeds did. Tesseract --psm 3 (its default) and "
-        "exclusion boxes masked unless the row says otherwise.",
-        "",
-        f"| configuration | recall | precision | F1 | recall / precision, confidence ≥ {CONFIDENCE_FLOOR} "
-        "| leaked / excluded | images/s | CPU s/image | mean latency ms | mean exclusion ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for result in report["configurations"]:
-        s = result["summary"]
-        confident = (f"{s[f'recall_confidence_{CONFIDENCE_FLOOR}']:.3f} / "
-                     f"{s[f'precision_confidence_{CONFIDENCE_FLOOR}']:.3f}")
-        lines.append(
-            f"| {result['configuration']['name']} | {s['recall']:.3f} | {s['precision']:.3f} | {s['f1']:.3f} "
-            f"| {confident} "
-            f"| {s['leaked_words']} / {s['excluded_words']} | {s['images_per_s']:.2f} | {s['cpu_s_per_image']:.3f} "
-            f"| {s['mean_latency_ms']:.0f} | {s['mean_exclusion_ms']:.2f} |"
-        )
-    kind_names = sorted({k for result in report["configurations"] for k in result["by_kind"]})
-    lines += ["", "By subset (recall / precision / F1):", "",
-              "| configuration | " + " | ".join(kind_names) + " |", "|---|" + "---|" * len(kind_names)]
-    for result in report["configurations"]:
-        kinds = result["by_kind"]
-        cells = [f"{kinds[k]['recall']:.2f} / {kinds[k]['precision']:.2f} / {kinds[k]['f1']:.2f}" if k in kinds else "–"
-                 for k in kind_names]
-        lines.append(f"| {result['configuration']['name']} | " + " | ".join(cells) + " |")
-    real_names = labelled["real"]
-    if real_names:
-        lines += ["", "Real images, words found / truth words:", "",
-                  "| configuration | " + " | ".join(real_names) + " |",
-                  "|---|" + "---|" * len(real_names)]
-        for result in report["configurations"]:
-            found = {i["name"]: f"{i['matched']} / {i['truth']}" for i in result["images"] if i["kind"] == "real"}
-            lines.append(f"| {result['configuration']['name']} | " + " | ".join(found[n] for n in real_names) + " |")
+    if len(splits) > 1:
+        names = list(splits)
+        lines += ["| configuration | " + " | ".join(f"{n} recall / precision / F1" for n in names) + " |",
+                  "|---|" + "---|" * len(names)]
+        for position, result in enumerate(next(iter(splits.values()))["configurations"]):
+            cells = []
+            for name in names:
+                s = splits[name]["configurations"][position]["summary"]
+                cells.append(f"{s['recall']:.3f} / {s['precision']:.3f} / {s['f1']:.3f}")
+            lines.append(f"| {result['configuration']['name']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    for name, part in splits.items():
+        lines += _split_section(name, part, report["workers"])
     lines += [
-        "",
         "Recall = truth words found / truth words; precision = words found that are in the truth / "
         "words returned (lower case, split on non-alphanumerics; on rendered images a word counts only "
         "where its truth box is: centre inside the box grown by half its height; the real images' truth "
@@ -338,3 +344,64 @@ def markdown_report(report: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _split_section(name: str, part: dict, workers: int) -> list[str]:
+    labelled, configurations = part["set"], part["configurations"]
+    real = f"{len(labelled['real'])} real package images ({', '.join(labelled['real'])})"
+    if name == "tuning":
+        described = (
+            f"{labelled['rendered']} rendered ad-like images (seeded; Liberation/DejaVu fonts, sizes, colours, photo "
+            f"backgrounds from skimage.data, blocks rotated up to ±4°, a logo box to exclude), "
+            f"{labelled.get('hard', 0)} hard creatives (one challenge each, equal numbers: busy photo, light on dark, "
+            f"outlined, 8-16 px text, 120-200 px text, 5-15° rotation; two or three blocks and a logo each) and {real}")
+    else:
+        described = (
+            f"{labelled['held_out']} creatives (seeded; equal numbers of: ad, 9-15 px text, low contrast, 8-20° "
+            f"rotation, stylised fonts, busy photo, drop shadow, light on dark; in centred, right-aligned, "
+            f"bottom-anchored and split-panel layouts; Noto, FreeFont, URW base35 and Comfortaa fonts; opencv-doc "
+            f"photos, skimage moon/clock/colorwheel, drawn gradients, stripes and dots) and {real}")
+    lines = [
+        f"## {name} split",
+        "",
+        f"Set: {described}; {labelled['truth_words']} truth words, {labelled['excluded_words']} words inside "
+        f"exclusion boxes; {len(labelled.get('fonts', []))} fonts, layouts {', '.join(labelled.get('layouts', []))}.",
+        "",
+        f"The service runs {workers} tesserocr worker processes behind gRPC on loopback, "
+        f"fed by {workers} concurrent client threads; pytesseract runs one `tesseract` process "
+        "per image, one image at a time, as the seeds did. Tesseract --psm 3 (its default) and "
+        "exclusion boxes masked unless the row says otherwise.",
+        "",
+        f"| configuration | recall | precision | F1 | recall / precision, confidence ≥ {CONFIDENCE_FLOOR} "
+        "| leaked / excluded | images/s | CPU s/image | mean latency ms | mean exclusion ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for result in configurations:
+        s = result["summary"]
+        confident = (f"{s[f'recall_confidence_{CONFIDENCE_FLOOR}']:.3f} / "
+                     f"{s[f'precision_confidence_{CONFIDENCE_FLOOR}']:.3f}")
+        lines.append(
+            f"| {result['configuration']['name']} | {s['recall']:.3f} | {s['precision']:.3f} | {s['f1']:.3f} "
+            f"| {confident} "
+            f"| {s['leaked_words']} / {s['excluded_words']} | {s['images_per_s']:.2f} | {s['cpu_s_per_image']:.3f} "
+            f"| {s['mean_latency_ms']:.0f} | {s['mean_exclusion_ms']:.2f} |"
+        )
+    kind_names = sorted({k for result in configurations for k in result["by_kind"]})
+    lines += ["", f"By subset, {name} split (recall / precision / F1):", "",
+              "| configuration | " + " | ".join(kind_names) + " |", "|---|" + "---|" * len(kind_names)]
+    for result in configurations:
+        kinds = result["by_kind"]
+        cells = [f"{kinds[k]['recall']:.2f} / {kinds[k]['precision']:.2f} / {kinds[k]['f1']:.2f}" if k in kinds else "–"
+                 for k in kind_names]
+        lines.append(f"| {result['configuration']['name']} | " + " | ".join(cells) + " |")
+    real_names = labelled["real"]
+    if real_names:
+        lines += ["", "Real images, words found / truth words:", "",
+                  "| configuration | " + " | ".join(real_names) + " |",
+                  "|---|" + "---|" * len(real_names)]
+        for result in configurations:
+            found = {i["name"]: f"{i['matched']} / {i['truth']} ({i['predicted']} read)"
+                     for i in result["images"] if i["kind"] == "real"}
+            lines.append(f"| {result['configuration']['name']} | " + " | ".join(found[n] for n in real_names) + " |")
+    lines.append("")
+    return lines

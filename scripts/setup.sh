@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd   # OCR engine + models
   fonts-liberation fonts-dejavu-core                  # fonts for rendered OCR test images
+  fonts-noto-core fonts-freefont-ttf fonts-urw-base35 fonts-comfortaa   # the OCR eval's held-out split (other fonts)
   opencv-doc                                          # real sample media: vtest.avi, messi5.jpg, ...
   docker-compose                                      # validates docker-compose.yml (no engine needed)
   curl                                                # the README's wait for a ready server

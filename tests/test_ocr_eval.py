@@ -13,6 +13,7 @@ from PIL import Image
 
 from creativelens.errors import UserError
 from creativelens.ocr_service.engines import DEFAULT_ENGINE, engine_factory
+from creativelens.ocr_service.eval_held_out import render_held_out_ad
 from creativelens.ocr_service.eval_set import (
     CHALLENGES, EvalImage, build_eval_set, render_ad, render_hard_ad, tokens,
 )
@@ -103,20 +104,31 @@ def test_real_images_come_with_written_truth():
     images, missing = build_eval_set(rendered=0, hard=0)
     names = {image.name for image in images}
     assert "skimage/page" in names and "skimage/text" in names
-    assert len(names) + len(missing) == 4
+    assert len(names) + len(missing) == 4 and {image.split for image in images} == {"tuning"}
     page = next(image for image in images if image.name == "skimage/page")
     assert page.truth[:3] == ["region", "based", "segmentation"]
 
 
-def test_a_small_evaluation_writes_json_and_markdown(tmp_path):
+def test_a_small_evaluation_writes_both_splits_side_by_side(tmp_path):
     chosen = (CONFIGURATIONS[0], CONFIGURATIONS[1])
     report = run_evaluation(str(tmp_path / "ocr"), workers=1, rendered=1, note="test run",
-                            configurations=chosen, include_real=False, hard=0)
+                            configurations=chosen, include_real=False, hard=0, split="both", held_out=1)
     saved = json.loads((tmp_path / "ocr.json").read_text())
-    assert saved["note"] == "test run" and len(saved["configurations"]) == 2
-    for result in report["configurations"]:
-        summary = result["summary"]
-        assert summary["images"] == 1 and summary["truth_words"] == len(render_ad(0).truth)
-        assert 0 < summary["recall"] <= 1 and summary["images_per_s"] > 0
+    assert saved["note"] == "test run" and list(saved["splits"]) == ["tuning", "held-out"]
+    expected_truth = {"tuning": len(render_ad(0).truth), "held-out": len(render_held_out_ad(0).truth)}
+    for split, part in report["splits"].items():
+        assert len(part["configurations"]) == 2
+        for result in part["configurations"]:
+            summary = result["summary"]
+            assert summary["images"] == 1 and summary["truth_words"] == expected_truth[split]
+            assert 0 <= summary["recall"] <= 1 and summary["images_per_s"] > 0
+        assert max(result["summary"]["recall"] for result in part["configurations"]) > 0, split  # some text read
     markdown = (tmp_path / "ocr.md").read_text()
-    assert f"| {CONFIGURATIONS[1].name} |" in markdown and saved["machine"]["cpu_model"] in markdown
+    assert "| tuning recall / precision / F1 | held-out recall / precision / F1 |" in markdown
+    assert "## held-out split" in markdown and f"| {CONFIGURATIONS[1].name} |" in markdown
+    assert saved["machine"]["cpu_model"] in markdown
+
+
+def test_an_unknown_split_is_one_line():
+    with pytest.raises(UserError, match="unknown ocr eval split 'test'; known: tuning, held-out, both"):
+        run_evaluation(None, workers=1, rendered=0, split="test")
