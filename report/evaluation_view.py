@@ -91,6 +91,8 @@ def build_evaluation(evaluation_dir: Path, coco_json: Path | None, images_dir: P
 
 
 def _draw(result, coco_json, images_dir, items, model, folder, problems):
+    import cv2
+
     from creativelens.client.decode import decode_still
     from creativelens.client.sources import MediaError
     from creativelens.train.evaluation import labels_by_file
@@ -143,14 +145,10 @@ def _draw(result, coco_json, images_dir, items, model, folder, problems):
             continue
         scale = min(1.0, VIEW_EDGE / max(pixels.shape[:2]))
         if scale < 1:
-            import cv2
-
             pixels = cv2.resize(pixels, (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale)),
                                 interpolation=cv2.INTER_AREA)
         picture = draw_outcomes(pixels, {k: (np.array(v[0], np.float32).reshape(-1, 4) * scale, v[1])
                                          for k, v in drawn.items()})
-        import cv2
-
         name = f"evaluation/{n}.jpg"
         cv2.imwrite(str(folder.parent / name), picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
         images.append({"file_name": file_name, "image": name, **counts})
