@@ -22,12 +22,15 @@ import numpy as np
 
 from creativelens import formats
 from creativelens.sample_media import sample_stills, sample_video
+from creativelens.train.synthetic_base import BASE_CLASSES, draw_base_mark, procedural_backgrounds
 
 CLASSES = ("zephyr_logo", "orbit_logo", "kestrel_logo", "fizz_can", "glow_bottle")
 SPLITS = {"train": 240, "val": 60, "test": 60}
 IMAGE_SIZE = 320
 NOTICE = ("SYNTHETIC dataset: made-up marks pasted on real photos by creativelens.train.synthetic_dataset; "
           "no real brand, no real labelling")
+BASE_NOTICE = ("SYNTHETIC base dataset: ten made-up textured shapes (not the brand classes) on real photos and "
+               "procedural backgrounds, by creativelens.train.synthetic_dataset; a stand-in for COCO")
 
 
 @dataclass(frozen=True)
@@ -122,12 +125,12 @@ def _crop(rng: np.random.Generator, photo: np.ndarray, size: int) -> np.ndarray:
     return image
 
 
-def _paste(rng, image, kind, occluded_ok=True):
+def _paste(rng, image, kind, occluded_ok=True, draw=draw_mark, sizes=(18, 110)):
     """Paste one shape; return its tight box (x, y, w, h) in pixels, or None if it did not fit."""
-    size = int(np.exp(rng.uniform(np.log(18), np.log(110))))
+    size = int(np.exp(rng.uniform(np.log(sizes[0]), np.log(sizes[1]))))
     colour = tuple(int(v) for v in rng.integers(0, 256, 3))
     accent = tuple(int(v) for v in rng.integers(0, 256, 3))
-    pixels, mask = draw_mark(kind, size, colour, accent)
+    pixels, mask = draw(kind, size, colour, accent)
     angle = rng.uniform(-35, 35)
     side = int(size * 1.5)
     matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, 1.0)
@@ -155,37 +158,64 @@ def _paste(rng, image, kind, occluded_ok=True):
     return [float(x), float(y), float(w), float(h)]
 
 
+@dataclass(frozen=True)
+class MarkSet:
+    """What one synthetic set pastes: its classes, how a mark is drawn, the look-alikes, sizes."""
+
+    classes: tuple[str, ...]
+    splits: dict
+    notice: str
+    distractors: tuple[str, ...] = DISTRACTORS
+    sizes: tuple[int, int] = (18, 110)
+    marks_per_image: tuple[int, int] = (1, 4)
+    procedural_backgrounds: int = 0
+
+
+BRAND = MarkSet(CLASSES, SPLITS, NOTICE)
+BASE = MarkSet(BASE_CLASSES, {"train": 1200, "val": 150, "test": 150}, BASE_NOTICE, distractors=(),
+               sizes=(16, 140), marks_per_image=(1, 6), procedural_backgrounds=12)
+MARK_SETS = {"brand": BRAND, "base": BASE}
+
+
 def generate(root: str | Path, seed: int = 0, splits: dict[str, int] | None = None,
-             image_size: int = IMAGE_SIZE) -> DatasetFiles:
-    """Write the synthetic dataset under `root` (images/<split>/, coco/<split>.json, azure/<split>.json)."""
+             image_size: int = IMAGE_SIZE, marks: str = "brand") -> DatasetFiles:
+    """Write a synthetic dataset under `root` (images/<split>/, coco/<split>.json, azure/<split>.json):
+    `marks` "brand" (the five brand classes) or "base" (ten other classes, the stand-in for COCO)."""
     root = Path(root)
-    splits = splits or SPLITS
+    mark_set = MARK_SETS[marks]
+    splits = splits or mark_set.splits
     backgrounds = _backgrounds()
-    categories = [{"id": i + 1, "name": name, "supercategory": "synthetic_brand"} for i, name in enumerate(CLASSES)]
+    if mark_set.procedural_backgrounds:
+        backgrounds += procedural_backgrounds(np.random.default_rng([seed, 99]), mark_set.procedural_backgrounds, 480)
+    classes = mark_set.classes
+    categories = [{"id": i + 1, "name": name, "supercategory": "synthetic_" + marks} for i, name in enumerate(classes)]
     for split_index, (split, count) in enumerate(splits.items()):
         rng = np.random.default_rng([seed, split_index])
+        draw = draw_mark if mark_set is BRAND else draw_base_mark(rng)
         folder = root / "images" / split
         folder.mkdir(parents=True, exist_ok=True)
         images, annotations = [], []
         for index in range(count):
             image = _crop(rng, backgrounds[int(rng.integers(len(backgrounds)))], image_size)
-            for _ in range(int(rng.integers(0, 3))):
-                _paste(rng, image, DISTRACTORS[int(rng.integers(len(DISTRACTORS)))], occluded_ok=False)
+            if mark_set.distractors:
+                for _ in range(int(rng.integers(0, 3))):
+                    _paste(rng, image, mark_set.distractors[int(rng.integers(len(mark_set.distractors)))],
+                           occluded_ok=False)
             file_name = f"{split}_{index:04d}.jpg"
-            for _ in range(int(rng.integers(1, 4))):
-                class_index = int(rng.integers(len(CLASSES)))
-                box = _paste(rng, image, CLASSES[class_index])
+            for _ in range(int(rng.integers(*mark_set.marks_per_image))):
+                class_index = int(rng.integers(len(classes)))
+                box = _paste(rng, image, classes[class_index], draw=draw, sizes=mark_set.sizes)
                 if box is not None:
                     annotations.append({"id": len(annotations) + 1, "image_id": index + 1,
                                         "category_id": class_index + 1, "bbox": [round(v, 2) for v in box],
                                         "area": round(box[2] * box[3], 2), "iscrowd": 0})
             cv2.imwrite(str(folder / file_name), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
             images.append({"id": index + 1, "file_name": file_name, "height": image_size, "width": image_size})
-        coco = {"info": {"description": NOTICE, "seed": seed, "split": split},
+        coco = {"info": {"description": mark_set.notice, "seed": seed, "split": split},
                 "images": images, "annotations": annotations, "categories": categories}
         for kind, data in (("coco", coco), ("azure", formats.coco_dataset_to_azure(coco))):
             path = root / kind / f"{split}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(data, indent=1))
-    (root / "README.txt").write_text(NOTICE + f"\nseed {seed}; splits {splits}; classes {', '.join(CLASSES)}\n")
-    return DatasetFiles(root, CLASSES)
+    (root / "README.txt").write_text(mark_set.notice + f"\nseed {seed}; splits {splits}; classes {', '.join(classes)}\n")
+    return DatasetFiles(root, classes)
