@@ -23,6 +23,7 @@ from creativelens.train import accuracy, thresholds as sweep
 from creativelens.train.labels import class_names_of, read_coco
 
 REPORT_THRESHOLDS = (0.2, 0.4, 0.6, 0.8)
+AREA_RANGES = ("small", "medium", "large")  # COCO's: under 32 x 32 px, up to 96 x 96 px, above
 
 
 def labels_by_file(dataset: dict) -> dict[str, accuracy.Labels]:
@@ -133,7 +134,8 @@ def coco_metrics(dataset: dict, predictions: dict[str, Detections], class_names)
         truth.dataset = {**dataset, "annotations": [{**a, "area": a["bbox"][2] * a["bbox"][3]} for a in dataset["annotations"]]}
         truth.createIndex()
         if not results:
-            return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "per_class": {n: 0.0 for n in class_names}}
+            return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "per_class": {n: 0.0 for n in class_names},
+                    "AP_by_size": {size: 0.0 for size in AREA_RANGES}}
         evaluation = COCOeval(truth, truth.loadRes(results), "bbox")
         evaluation.evaluate()
         evaluation.accumulate()
@@ -146,7 +148,9 @@ def coco_metrics(dataset: dict, predictions: dict[str, Detections], class_names)
         per_class[name] = round(float(values.mean()), 4) if values.size else 0.0
     stats = evaluation.stats
     return {"AP": round(float(stats[0]), 4), "AP50": round(float(stats[1]), 4), "AP75": round(float(stats[2]), 4),
-            "per_class": per_class}
+            "per_class": per_class,
+            "AP_by_size": {size: (round(float(stats[3 + i]), 4) if stats[3 + i] > -1 else None)
+                           for i, size in enumerate(AREA_RANGES)}}
 
 
 def evaluate(dataset: dict, predictions: dict[str, Detections], class_names, thresholds: dict[str, float]) -> dict:

@@ -22,6 +22,16 @@ WINNER_FILES = ("model_final.pth", "config.yaml", "labels.txt", "thresholds.json
                 "evaluation.md", "confusion_matrix.png")
 
 
+WINNER_RULE = ("the highest validation accuracy (the seeds' rule, at each run's swept per-class thresholds); "
+               "a tie goes to the higher validation AP, then to the first combination in grid order "
+               "(the values as given, the first --grid key slowest)")
+
+
+def winner(runs: list[dict]) -> dict:
+    """The grid's winner by WINNER_RULE (`runs` in grid order)."""
+    return min(enumerate(runs), key=lambda item: (-item[1]["accuracy"], -item[1]["AP"], item[0]))[1]
+
+
 def parse_grid(items) -> list[tuple[str, list[str]]]:
     grid = []
     for item in items:
@@ -85,14 +95,14 @@ def grid_search(spec, items, log=print) -> dict:
         runs.append({"name": name, "values": dict(zip(keys, values)), "accuracy": result["accuracy"],
                      "AP": result["AP"], "AP50": result["AP50"],
                      "at_uniform_threshold": {t: r["accuracy"] for t, r in result["at_uniform_threshold"].items()}})
-    best = max(runs, key=lambda run: run["accuracy"])
+    best = winner(runs)
     for name in WINNER_FILES:
         shutil.copyfile(spec.out / "grid" / best["name"] / name, spec.out / name)
     _heat_maps(grid, runs, spec.out)
-    table = {"keys": keys, "runs": runs, "winner": best["name"],
-             "criterion": "validation accuracy (seeds' rule) at each run's swept per-class thresholds"}
+    table = {"keys": keys, "runs": runs, "winner": best["name"], "criterion": WINNER_RULE}
     (spec.out / "grid.json").write_text(json.dumps(table, indent=2) + "\n")
-    log(f"grid winner: {best['name']} (validation accuracy {best['accuracy']}); its files copied to {spec.out}")
+    log(f"grid winner: {best['name']} (validation accuracy {best['accuracy']}, AP {best['AP']}; rule: {WINNER_RULE}); "
+        f"its files copied to {spec.out}")
     return table
 
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from creativelens.errors import UserError
+from creativelens.train import recipe
 from creativelens.train.labels import MAX_BOXES_PER_IMAGE, MAX_LABELS_MB
-
-LR_PER_16_IMAGES = 0.01  # the seeds' linear scaling rule: 0.01 x B / 16
 
 
 class TrainingInterrupted(UserError):
@@ -31,7 +30,7 @@ class TrainSpec:
     val_images: Path
     out: Path
     iterations: int = 1000
-    ims_per_batch: int = 2
+    ims_per_batch: int = 4
     from_scratch: bool = False
     weights: str | None = None
     overrides: tuple[str, ...] = ()  # KEY=VALUE, Detectron2 opts
@@ -41,10 +40,7 @@ class TrainSpec:
     grid: tuple[str, ...] = ()  # KEY=VALUE of this run's --grid combination, merged after `overrides`
     max_labels_mb: float = MAX_LABELS_MB
     max_boxes_per_image: int = MAX_BOXES_PER_IMAGE
-
-
-def linear_scaled_lr(ims_per_batch: int) -> float:
-    return LR_PER_16_IMAGES * ims_per_batch / 16
+    freeze: str | None = None  # a freezing.FREEZE_LEVELS key: train on a frozen base
 
 
 def _base_config(name_or_yaml: str):
@@ -68,17 +64,17 @@ def _base_config(name_or_yaml: str):
 
 
 def apply_from_scratch(cfg) -> None:
-    """No pretrained weights: GroupNorm in backbone, FPN and a 4conv1fc box head, nothing frozen
-    (as Detectron2's configs/Misc/scratch_*_gn.yaml)."""
-    cfg.MODEL.WEIGHTS = ""
-    cfg.MODEL.BACKBONE.FREEZE_AT = 0
-    cfg.MODEL.RESNETS.NORM = "GN"
-    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
-    cfg.MODEL.FPN.NORM = "GN"
-    cfg.MODEL.ROI_BOX_HEAD.NAME = "FastRCNNConvFCHead"
-    cfg.MODEL.ROI_BOX_HEAD.NUM_CONV = 4
-    cfg.MODEL.ROI_BOX_HEAD.NUM_FC = 1
-    cfg.MODEL.ROI_BOX_HEAD.NORM = "GN"
+    """The scratch recipe's architecture and solver keys (`recipe.SCRATCH`)."""
+    for choice in recipe.SCRATCH:
+        _set_key(cfg, choice.key, choice.value)
+
+
+def _set_key(cfg, key: str, value) -> None:
+    *path, last = key.split(".")
+    node = cfg
+    for part in path:
+        node = node[part]
+    node[last] = value
 
 
 def _image_sides(dataset: dict) -> tuple[int, int]:
@@ -90,11 +86,37 @@ def _image_sides(dataset: dict) -> tuple[int, int]:
 def build_config(spec: TrainSpec, train_split, val_split, train_dataset: dict, log=print):
     short, long = _image_sides(train_dataset)
     cfg = configure(spec, len(train_split.class_names), (short, long), (train_split.name,))
-    log(f"learning rate {cfg.SOLVER.BASE_LR:g} (linear scaling: {LR_PER_16_IMAGES} x {spec.ims_per_batch} / 16"
-        f"{'; overridden by --set' if cfg.SOLVER.BASE_LR != linear_scaled_lr(spec.ims_per_batch) else ''}), "
-        f"{cfg.SOLVER.MAX_ITER} iterations, batch {cfg.SOLVER.IMS_PER_BATCH}, input {short}/{long} px, "
-        f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES} classes")
+    for line in describe(spec, cfg):
+        log(line)
     return cfg
+
+
+def describe(spec: TrainSpec, cfg) -> list[str]:
+    """What the run was set up with and why, a line each; values a --set/--grid changed say so."""
+    set_keys = {item.partition("=")[0] for item in (*spec.overrides, *spec.grid)}
+    lr, why = recipe.lr_rule(spec.from_scratch, spec.ims_per_batch)
+    lines = [f"learning rate {cfg.SOLVER.BASE_LR:g} ("
+             + (f"--set; the rule gives {lr:g}: {why}" if "SOLVER.BASE_LR" in set_keys else why)
+             + f"), warm-up {cfg.SOLVER.WARMUP_ITERS}, steps {list(cfg.SOLVER.STEPS)}, "
+             f"{cfg.SOLVER.MAX_ITER} iterations, batch {cfg.SOLVER.IMS_PER_BATCH}, {cfg.MODEL.ROI_HEADS.NUM_CLASSES} classes",
+             f"input: train short side {'/'.join(map(str, cfg.INPUT.MIN_SIZE_TRAIN))} px, test "
+             f"{cfg.INPUT.MIN_SIZE_TEST}/{cfg.INPUT.MAX_SIZE_TEST} px (the data's median short side); augmentations: "
+             + ", ".join(recipe.AUGMENTATION_NAMES)]
+    if spec.from_scratch:
+        lines.append("from scratch, the recipe measured on this CPU (--set KEY=VALUE overrides any of it):")
+        for choice in recipe.SCRATCH[1:]:
+            if choice.key in set_keys:
+                lines.append(f"  {choice.key} = {_get_key(cfg, choice.key)} (--set; the recipe's {choice.value})")
+            else:
+                lines.append(f"  {choice.key} = {choice.value}: {choice.why}")
+    return lines
+
+
+def _get_key(cfg, key: str):
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
 def configure(spec: TrainSpec, num_classes: int, sides: tuple[int, int] = (800, 1333), train_sets=()):
@@ -116,7 +138,7 @@ def configure(spec: TrainSpec, num_classes: int, sides: tuple[int, int] = (800, 
     cfg.INPUT.MAX_SIZE_TEST = long
     cfg.DATALOADER.NUM_WORKERS = 1
     cfg.SOLVER.IMS_PER_BATCH = spec.ims_per_batch
-    cfg.SOLVER.BASE_LR = linear_scaled_lr(spec.ims_per_batch)
+    cfg.SOLVER.BASE_LR = recipe.lr_rule(spec.from_scratch, spec.ims_per_batch)[0]
     cfg.SOLVER.MAX_ITER = spec.iterations
     cfg.TEST.EVAL_PERIOD = 0
     cfg.OUTPUT_DIR = str(spec.out)
@@ -130,10 +152,13 @@ def configure(spec: TrainSpec, num_classes: int, sides: tuple[int, int] = (800, 
                 raise UserError(f"{flag} {item}: {_yacs_reason(error)}") from None
     flagged = {item.partition("=")[0]: flag for flag, items in (("--set", spec.overrides), ("--grid", spec.grid))
                for item in items}
-    _schedule(cfg, set(flagged))
+    _schedule(cfg, set(flagged), spec.from_scratch)
     check_config(cfg, flagged)
     if not spec.from_scratch and not cfg.MODEL.WEIGHTS:
         raise UserError("no start weights: pass --weights PATH, a model-zoo --config, or --from-scratch")
+    if spec.freeze and (spec.from_scratch or not cfg.MODEL.WEIGHTS):
+        raise UserError(f"--freeze {spec.freeze} keeps a base's parts as they are: it needs start weights "
+                        "(--weights BASE.pth), not --from-scratch")
     if cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN" or cfg.MODEL.MASK_ON or cfg.MODEL.KEYPOINT_ON:
         raise UserError("only Faster R-CNN box detectors can be trained here (and exported)")
     return cfg
@@ -183,14 +208,16 @@ def check_config(cfg, flagged: dict[str, str] | None = None) -> None:
             raise UserError(f"{where(key)} = {value(key)}: must not be negative")
 
 
-def _schedule(cfg, overridden: set[str]) -> None:
+def _schedule(cfg, overridden: set[str], from_scratch: bool = False) -> None:
     """LR steps at 75 % and 90 % of the final MAX_ITER (a --set or --grid SOLVER.MAX_ITER included),
-    warm-up min(100, N/10), a checkpoint every N/4; a schedule key set explicitly is kept."""
+    warm-up min(100, N/10) (from scratch: min(200, N/5)), a checkpoint every N/4; a schedule key set
+    explicitly is kept."""
     iterations = cfg.SOLVER.MAX_ITER
     if "SOLVER.STEPS" not in overridden:
         cfg.SOLVER.STEPS = tuple(sorted({s for s in (int(iterations * 0.75), int(iterations * 0.9)) if 0 < s < iterations}))
     if "SOLVER.WARMUP_ITERS" not in overridden:
-        cfg.SOLVER.WARMUP_ITERS = min(100, max(1, iterations // 10))
+        cfg.SOLVER.WARMUP_ITERS = (min(recipe.SCRATCH_WARMUP_ITERS, max(1, iterations // 5)) if from_scratch
+                                   else min(100, max(1, iterations // 10)))
     if "SOLVER.CHECKPOINT_PERIOD" not in overridden:
         cfg.SOLVER.CHECKPOINT_PERIOD = max(10, iterations // 4)
 
@@ -202,7 +229,23 @@ def _split_override(item: str, flag: str = "--set") -> list[str]:
     return [key, value]
 
 
-def _trainer_class():
+def _record_frozen(spec: TrainSpec, model, log) -> None:
+    """Say what is frozen, and write OUT/frozen.json with the digest of the frozen tensors."""
+    import json
+
+    from creativelens.train.freezing import FREEZE_LEVELS, digest, frozen_names
+
+    names = frozen_names(model, spec.freeze)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for n, p in model.named_parameters() if n in set(names))
+    log(f"--freeze {spec.freeze}: {len(names)} tensors ({frozen / 1e6:.1f} M parameters under "
+        f"{', '.join(FREEZE_LEVELS[spec.freeze])}) stay as in {spec.weights}; {trainable / 1e6:.2f} M train")
+    (spec.out / "frozen.json").write_text(json.dumps(
+        {"level": spec.freeze, "prefixes": FREEZE_LEVELS[spec.freeze], "base": str(spec.weights),
+         "tensors": len(names), "sha256": digest(model.state_dict(), names)}, indent=2) + "\n")
+
+
+def _trainer_class(freeze_level: str | None = None):
     from detectron2.engine import DefaultTrainer, HookBase
     from detectron2.utils.events import CommonMetricPrinter, JSONWriter
 
@@ -224,6 +267,15 @@ def _trainer_class():
                 raise KeyboardInterrupt(self.signalled)
 
     class Trainer(DefaultTrainer):
+        @classmethod
+        def build_model(cls, cfg):
+            model = super().build_model(cfg)
+            if freeze_level:
+                from creativelens.train.freezing import freeze
+
+                freeze(model, freeze_level)
+            return model
+
         def build_writers(self):
             # No TensorBoard (not installed here): the console line and metrics.json.
             return [CommonMetricPrinter(self.max_iter), JSONWriter(str(Path(self.cfg.OUTPUT_DIR) / "metrics.json"))]
@@ -232,6 +284,13 @@ def _trainer_class():
             hooks = super().build_hooks()
             hooks.insert(0, StopOnSignal())
             return hooks
+
+        @classmethod
+        def build_train_loader(cls, cfg):
+            from detectron2.data import DatasetMapper, build_detection_train_loader
+
+            return build_detection_train_loader(
+                cfg, mapper=DatasetMapper(cfg, is_train=True, augmentations=recipe.augmentations(cfg)))
 
     return Trainer
 
@@ -262,13 +321,20 @@ def train(spec: TrainSpec, log=print):
     if spec.resume and not (spec.out / "last_checkpoint").is_file():
         raise UserError(f"--resume: no checkpoint in {spec.out} (no last_checkpoint file)")
     try:
-        trainer = _trainer_class()(cfg)
+        trainer = _trainer_class(spec.freeze)(cfg)
     except (KeyError, ValueError, AssertionError, TypeError, NotImplementedError) as error:
         raise UserError(f"training cannot start with this config ({type(error).__name__}: "
                         f"{_yacs_reason(error)}): check the --set/--grid values") from None
-    trainer.resume_or_load(resume=spec.resume)
+    if spec.weights and not spec.resume:
+        from creativelens.train.start_weights import StartWeights
+
+        StartWeights(trainer.model, train_split.class_names, log).load_start(str(spec.weights))
+    else:
+        trainer.resume_or_load(resume=spec.resume)
     if spec.resume:
         log(f"resuming at iteration {trainer.start_iter}")
+    if spec.freeze:
+        _record_frozen(spec, trainer.model, log)
     try:
         trainer.train()
     except KeyboardInterrupt as stop:
