@@ -2,8 +2,11 @@
 
 BF16 moves scores by ~1e-2 and boxes by a pixel or two, so the FP32 parity tolerances
 (0.5 px, 1e-3) would always refuse it. This gate asks what a user sees instead: the detections
-FP32 reports are reported again (same class, same object, by parity's matcher), few new ones
-appear, and, when a labelled set was scored, COCO AP drops by at most `MAX_AP_DROP_POINTS`.
+FP32 reports at the thresholds a user keeps (the export's per-class thresholds, the client's
+default where it has none) are reported again (same class, same object, by parity's matcher),
+few new ones appear above them, and, when a labelled set was scored, COCO AP (on every score)
+drops by at most `MAX_AP_DROP_POINTS`. The shares at the graph's own score threshold are
+recorded beside them, for information.
 A config that serves reduced precision is written only when its gate passes (`precision` in
 ModelMetadata says which), and the refusal says why in one line.
 
@@ -65,6 +68,47 @@ def bf16_refusal(cpuinfo: str | None = None) -> str | None:
             f"/proc/cpuinfo flags), where BF16 is emulated and slower than FP32")
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """The score a detection of each class (by index) needs to count in the gate."""
+
+    per_class: tuple[float, ...]
+    default: float  # for a class index beyond per_class
+    described: str  # "at ..." in the gate's lines and parity.json
+
+    @classmethod
+    def everywhere(cls, value: float) -> "Thresholds":
+        return cls((), float(value), f"score >= {value:g} for every class")
+
+    def of(self, classes: np.ndarray) -> np.ndarray:
+        limits = np.array(self.per_class + (self.default,), np.float32)
+        classes = np.asarray(classes, np.int64)
+        return limits[np.where((classes >= 0) & (classes < len(self.per_class)), classes, len(self.per_class))]
+
+    def to_json(self) -> dict:
+        return {"described": self.described, "per_class": list(self.per_class), "default": self.default}
+
+
+def user_thresholds(metadata, floor: float) -> Thresholds:
+    """The thresholds a user keeps by default: the export's per-class ones (ModelMetadata.thresholds,
+    from the training's thresholds.json), the client's default threshold for a class without one;
+    never below the graph's own score threshold `floor`."""
+    from creativelens.client.rules import DEFAULT_THRESHOLD
+
+    own = metadata.thresholds
+    values = tuple(max(floor, float(own.get(name, DEFAULT_THRESHOLD))) for name in metadata.class_names)
+    if not own:
+        described = f"the client's default threshold {DEFAULT_THRESHOLD:g} (the export carries no per-class thresholds)"
+    else:
+        kept = [(name, own[name]) for name in metadata.class_names if name in own]
+        listed = (", ".join(f"{name} {value:g}" for name, value in kept) if len(kept) <= 6
+                  else f"{len(kept)} classes, {min(v for _, v in kept):g} to {max(v for _, v in kept):g}")
+        missing = len(metadata.class_names) - len(kept)
+        described = f"the export's per-class thresholds ({listed}" + (
+            f"; the client's default {DEFAULT_THRESHOLD:g} for {missing} classes without one)" if missing else ")")
+    return Thresholds(values, max(floor, DEFAULT_THRESHOLD), described)
+
+
 @dataclass
 class ReducedPrecisionGate:
     precision: str
@@ -76,6 +120,10 @@ class ReducedPrecisionGate:
     fp32_seconds_per_image: float | None = None  # OpenVINO FP32 on the gate's images, batch 1
     seconds_per_image: float | None = None  # the candidate, same images
     how: str = ""  # how the candidate was built (runtime, calibration)
+    judged_at: str = ""  # the thresholds the matched shares were counted at (Thresholds.described)
+    thresholds: dict | None = None  # Thresholds.to_json()
+    # the same counts down to the graph's score threshold (every detection it reports): information, not gated
+    at_graph_threshold: dict | None = None
 
     @property
     def recall(self) -> float:
@@ -95,13 +143,14 @@ class ReducedPrecisionGate:
     def reason(self) -> str | None:
         """None when the gate passes, else the one line saying why not."""
         if self.fp32_detections == 0:
-            return f"{self.precision} not written: FP32 detected nothing on the gate's images, so nothing was compared"
+            return (f"{self.precision} not written: FP32 detected nothing on the gate's images at "
+                    f"{self.judged_at}, so nothing was compared")
         if self.recall < MIN_MATCHED_SHARE:
             return (f"{self.precision} not written: it finds {self.recall:.1%} of FP32's detections "
-                    f"(needs {MIN_MATCHED_SHARE:.0%})")
+                    f"(needs {MIN_MATCHED_SHARE:.0%}) at {self.judged_at}")
         if self.agreement < MIN_MATCHED_SHARE:
             return (f"{self.precision} not written: only {self.agreement:.1%} of its detections are FP32's "
-                    f"(needs {MIN_MATCHED_SHARE:.0%})")
+                    f"(needs {MIN_MATCHED_SHARE:.0%}) at {self.judged_at}")
         drop = self.ap_drop_points
         if drop is not None and drop > MAX_AP_DROP_POINTS:
             return (f"{self.precision} not written: AP {self.candidate_ap:.2f} is {drop:.2f} points below "
@@ -119,16 +168,19 @@ class ReducedPrecisionGate:
               if self.ap_drop_points is not None else "AP not gated (no labelled set given)")
         return (f"REDUCED PRECISION {self.precision.upper()} ({self.how}): not bit-equal to FP32; its gate passed: "
                 f"{self.recall:.1%} of FP32's detections found, {self.agreement:.1%} of its own are FP32's "
-                f"(needs {MIN_MATCHED_SHARE:.0%}), {ap}; see parity.json")
+                f"(needs {MIN_MATCHED_SHARE:.0%}) at {self.judged_at}, {ap}; see parity.json")
 
     def summary(self) -> str:
         ap = f", AP {self.candidate_ap:.2f} vs {self.fp32_ap:.2f}" if self.ap_drop_points is not None else ""
         speed = (f"; {self.seconds_per_image:.3f} vs {self.fp32_seconds_per_image:.3f} s/image"
                  if self.seconds_per_image and self.fp32_seconds_per_image else "")
         verdict = "PASS" if self.ok else "REFUSED"
+        floor = self.at_graph_threshold
+        below = (f" [not gated, {floor['described']}: {floor['recall']:.1%} found, {floor['agreement']:.1%} FP32's]"
+                 if floor else "")
         return (f"  {self.precision:<11} {verdict} (reduced precision, vs OpenVINO FP32): {self.matched} of "
                 f"{self.fp32_detections} FP32 detections found ({self.recall:.1%}), {self.agreement:.1%} of its "
-                f"{self.candidate_detections} are FP32's{ap}{speed}")
+                f"{self.candidate_detections} are FP32's, at {self.judged_at}{ap}{speed}{below}")
 
     def to_json(self) -> dict:
         return dict(asdict(self), recall=self.recall, agreement=self.agreement, ap_drop_points=self.ap_drop_points,
@@ -139,16 +191,40 @@ class ReducedPrecisionGate:
 
 
 def gate(precision: str, fp32, candidate, score_threshold: float, top_k: int,
-         fp32_ap: float | None = None, candidate_ap: float | None = None) -> ReducedPrecisionGate:
-    """Compare per-image (boxes, scores, classes) of the candidate with FP32's through parity's matcher."""
+         fp32_ap: float | None = None, candidate_ap: float | None = None,
+         thresholds: Thresholds | None = None) -> ReducedPrecisionGate:
+    """Compare per-image (boxes, scores, classes) of the candidate with FP32's through parity's matcher,
+    counting the detections at `thresholds` (None: every detection above `score_threshold`, the
+    graph's own); with `thresholds`, the counts at `score_threshold` are kept as information."""
+    judged = thresholds or Thresholds.everywhere(score_threshold)
+    total, fp32_count, candidate_count = _matched(fp32, candidate, judged, top_k)
+    result = ReducedPrecisionGate(precision, total.matched, fp32_count, candidate_count, fp32_ap, candidate_ap,
+                                  judged_at=judged.described, thresholds=judged.to_json())
+    if thresholds is not None:
+        everything = Thresholds.everywhere(score_threshold)
+        total, fp32_count, candidate_count = _matched(fp32, candidate, everything, top_k)
+        result.at_graph_threshold = {
+            "described": everything.described, "matched": total.matched, "fp32_detections": fp32_count,
+            "candidate_detections": candidate_count,
+            "recall": total.matched / fp32_count if fp32_count else 1.0,
+            "agreement": total.matched / candidate_count if candidate_count else 1.0}
+    return result
+
+
+def _matched(fp32, candidate, thresholds: Thresholds, top_k: int) -> tuple[parity.Comparison, int, int]:
+    """parity.compare over the detections at or above their class's threshold, classes grouped by
+    threshold (the matcher pairs within a class only, and calls a miss at the threshold borderline)."""
     total = parity.Comparison()
-    fp32_count = candidate_count = 0
     for reference, detections in zip(fp32, candidate, strict=True):
-        comparison = parity.compare(reference, detections, score_threshold, top_k)
-        total.add(comparison)
-        fp32_count += comparison.matched + comparison.unmatched_reference
-        candidate_count += comparison.matched + comparison.unmatched_export
-    return ReducedPrecisionGate(precision, total.matched, fp32_count, candidate_count, fp32_ap, candidate_ap)
+        reference_limits, limits = thresholds.of(reference[2]), thresholds.of(detections[2])
+        for limit in np.union1d(reference_limits, limits):
+            keep_reference = (reference_limits == limit) & (reference[1] >= limit)
+            keep = (limits == limit) & (detections[1] >= limit)
+            total.add(parity.compare(tuple(a[keep_reference] for a in reference),
+                                     tuple(a[keep] for a in detections), float(limit), top_k))
+    fp32_count = total.matched + total.unmatched_reference
+    candidate_count = total.matched + total.unmatched_export
+    return total, fp32_count, candidate_count
 
 
 # --- the exporter's stage ---------------------------------------------------------------------
@@ -257,10 +333,12 @@ def on_labelled_set(runner, labelled: tuple[dict, Path], canvases, class_names) 
 
 
 def add_reduced_precision(model_dir: Path, request: Request, parity_images, *, score_threshold: float,
-                          top_k: int, log=print) -> list[ReducedPrecisionGate]:
+                          top_k: int, thresholds: Thresholds | None = None, log=print) -> list[ReducedPrecisionGate]:
     """Build, gate and (when it passes) configure each requested precision in an exported model folder.
 
-    The gate's images: the parity photos on every canvas, plus the labelled set's when given.
+    The gate's images: the parity photos on every canvas, plus the labelled set's when given. The
+    matched shares are counted at `thresholds`, by default the ones a user keeps (`user_thresholds`);
+    `score_threshold` is the graph's own (the box head's), `top_k` its detections per image.
 
     A refused variant leaves nothing behind: no config, no model file.
     """
@@ -274,6 +352,7 @@ def add_reduced_precision(model_dir: Path, request: Request, parity_images, *, s
     model_dir = Path(model_dir)
     metadata = read_model_metadata(model_dir, triton_config.CPU_CONFIG)
     canvases = list(metadata.canvases)
+    thresholds = thresholds or user_thresholds(metadata, score_threshold)
     onnx_path = model_dir / "1" / "model.onnx"
     batches = [sample_batch(list(parity_images), canvas) for canvas in canvases]
     fp32 = OpenVinoRunner(onnx_path, canvases, warm_up=False)
@@ -295,7 +374,8 @@ def add_reduced_precision(model_dir: Path, request: Request, parity_images, *, s
                 candidate_ap, labelled_candidate = on_labelled_set(runner, request.labelled, canvases,
                                                                    list(metadata.class_names))
                 candidate += labelled_candidate
-            result = gate(precision, reference, candidate, score_threshold, top_k, fp32_ap, candidate_ap)
+            result = gate(precision, reference, candidate, score_threshold, top_k, fp32_ap, candidate_ap,
+                          thresholds)
         except BaseException:
             for path in files:
                 path.unlink(missing_ok=True)

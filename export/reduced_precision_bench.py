@@ -121,7 +121,9 @@ def write(out: Path, run: dict) -> None:
             known = "-" if g is None else f"{g['agreement']:.1%}"
             ap = "-" if g is None or g["candidate_ap"] is None else f"{g['candidate_ap']:.2f} ({g['fp32_ap']:.2f})"
             lines.append(f"| {precision} | {s} | {r['timing']['speedup_vs_fp32'][precision]}x | {gate} | {found} | {known} | {ap} |")
-        lines += [""] + [f"- {g['precision']}: {g['reason']}" for g in r["gates"] if g["reason"]]
+        lines += [""] + [f"- {g['precision']}: matched shares judged at {g['judged_at']}" for g in r["gates"]
+                         if g.get("judged_at")]
+        lines += [f"- {g['precision']}: {g['reason']}" for g in r["gates"] if g["reason"]]
         if r["bf16_refusal"]:
             lines.append(f"- bf16: {r['bf16_refusal']}")
         lines.append("")

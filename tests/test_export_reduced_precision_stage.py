@@ -51,9 +51,11 @@ def _constructed(lose_every: int | None):
 
 
 def _stage(model_dir, precision="int8"):
+    # random weights score nothing at a user's thresholds (0.85 by default): the stage is judged here
+    # on every detection the graph reports; tests/test_reduced_precision_thresholds.py judges thresholds
     return reduced_precision.add_reduced_precision(
         model_dir, reduced_precision.Request((precision,)), sample_stills()[:2], score_threshold=0.05, top_k=100,
-        log=lambda message: None)
+        thresholds=reduced_precision.Thresholds.everywhere(0.05), log=lambda message: None)
 
 
 def test_a_failing_variant_writes_no_config_and_leaves_no_file(model_dir, monkeypatch):

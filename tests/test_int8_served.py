@@ -38,7 +38,8 @@ def int8_repository(exported_repository, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(reduced_precision, "MIN_MATCHED_SHARE", 0.0)
         [result] = reduced_precision.add_reduced_precision(model_dir, request, sample_stills()[:2],
-                                                           score_threshold=0.05, top_k=100, log=lambda m: None)
+                                                           score_threshold=0.05, top_k=100, log=lambda m: None,
+                                                           thresholds=reduced_precision.Thresholds.everywhere(0.05))
     return repository, result
 
 
