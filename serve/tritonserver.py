@@ -27,10 +27,12 @@ import sysconfig
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 from creativelens.client.triton_statistics import ModelStatistics, read_model_statistics
 from creativelens.errors import UserError
+from creativelens.serve.served_repository import assemble
 from creativelens.tls import TlsOptions, triton_client_kwargs, triton_server_args
 
 SHM_DIR = Path("/dev/shm")
@@ -112,8 +114,10 @@ class TritonServer:
 
     `config_name="cpu"` loads each model's `configs/cpu.pbtxt` (python backend → ONNX Runtime);
     `config_name=None` loads `config.pbtxt` (native GPU backends, for hosts whose tritonserver
-    has them). Ports default to free ones (the `creativelens serve` command passes Triton's
-    conventional 8000/8001/8002 instead); `address` is where the endpoints listen (loopback by
+    has them). `served_configs` (model -> config name) serves those models from their
+    `configs/<name>.pbtxt` instead (through a repository of links, see served_repository.py):
+    `{"acme": "cpu_bf16"}` serves acme at BF16 beside the others' cpu.pbtxt. Ports default to
+    free ones (the `creativelens serve` command passes Triton's conventional 8000/8001/8002 instead); `address` is where the endpoints listen (loopback by
     default); `tls` turns on Triton's own gRPC SSL. `log_path` keeps the server's output (default: a
     temporary file, removed by `stop`); its last lines are quoted in start errors.
     """
@@ -133,9 +137,12 @@ class TritonServer:
         address: str = LOOPBACK,
         tls: TlsOptions | None = None,
         client_tls: TlsOptions | None = None,
+        served_configs: Mapping[str, str] | None = None,
     ) -> None:
         self.repository = Path(repository).absolute()
         self.config_name = config_name
+        self.served_configs = dict(served_configs or {})
+        self.served_repository = self.repository  # the links' repository while served_configs are served
         self.grpc_port = grpc_port or free_port()
         self.http_port = http_port or free_port()
         self.metrics_port = metrics_port or free_port()
@@ -191,7 +198,7 @@ class TritonServer:
         root = pytriton_root()
         args = [
             str(root / "bin" / "tritonserver"),
-            f"--model-repository={self.repository}",
+            f"--model-repository={self.served_repository}",
             f"--backend-directory={backend_directory}",
             f"--cache-directory={root / 'caches'}",
             f"--http-address={self.address}", f"--http-port={self.http_port}",
@@ -220,6 +227,13 @@ class TritonServer:
         root = pytriton_root()
         self._workdir = Path(tempfile.mkdtemp(prefix="creativelens-triton-"))
         backend_directory = _build_backend_directory(root, self._workdir / "backends")
+        if self.served_configs:
+            try:
+                self.served_repository = assemble(self.repository, self._workdir / "repository", self.config_name,
+                                                  self.served_configs)
+            except BaseException:
+                self.stop()
+                raise
         self.log_path = self._requested_log_path or self._workdir / "tritonserver.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
@@ -293,9 +307,10 @@ class TritonServer:
                 pass
             code = process.wait()
         self.remove_shared_memory()
-        if self._workdir is not None:  # the backend links, and the log unless log_path was given
+        if self._workdir is not None:  # the links, and the log unless log_path was given
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+            self.served_repository = self.repository
         return code
 
     def remove_shared_memory(self) -> list[Path]:
