@@ -46,9 +46,10 @@ def add_commands(subparsers) -> None:
         "reduced precision (CPU, OpenVINO)",
         "After the FP32 export passes parity, also build a REDUCED-PRECISION variant and gate it against FP32 "
         "OpenVINO on the parity photos and the labelled set's images (>= 95% of FP32's detections found again, "
-        ">= 95% of its own known to FP32) and, with --gate-coco-json/--gate-images, on COCO AP (at most 0.5 points below FP32). configs/cpu_bf16.pbtxt "
-        "or configs/cpu_int8.pbtxt (serve with `creativelens serve --config-name cpu_int8`) is written only when "
-        "the gate passes; parity.json records the gate either way. A refused variant is one line on stderr and "
+        ">= 95% of its own known to FP32, counted at the export's per-class thresholds, else the client's default) and, with --gate-coco-json/--gate-images, on COCO AP (at most 0.5 points below FP32). configs/cpu_bf16.pbtxt "
+        "or configs/cpu_int8.pbtxt is written only when "
+        "the gate passes (`creativelens serve` then serves BF16 by default on a CPU with native BF16; INT8 with "
+        "`--config-name cpu_int8`); parity.json records the gate either way. A refused variant is one line on stderr and "
         "exit status 1 (the FP32 export is in place); a variant this machine cannot build at all (BF16 on a CPU "
         "without avx512_bf16/amx_bf16, INT8 without nncf) is refused before anything is exported (exit 2).")
     reduced.add_argument("--precision", action="append", choices=("bf16", "int8"),
@@ -170,7 +171,8 @@ def run_export(args: argparse.Namespace) -> int:
         if gate.ok:
             print(f"{detector.name}: {gate.precision} REDUCED PRECISION gate passed: "
                   f"{triton_config.REDUCED_PRECISION_CONFIGS[gate.precision]} written "
-                  f"(creativelens serve --config-name cpu_{gate.precision})")
+                  + ("(creativelens serve serves it by default on this CPU; --fp32 does not)" if gate.precision == "bf16"
+                     else f"(creativelens serve --config-name cpu_{gate.precision})"))
         else:
             refused += 1
             print(f"creativelens export: {gate.reason}", file=sys.stderr)
