@@ -3,7 +3,7 @@ pipeline's linear-scaling rule for fine-tuning pretrained weights.
 
 Every choice is a Detectron2 config key with the reason it was chosen; `creativelens train`
 prints them, and a `--set` of the same key wins (and is printed as such). The measurements
-behind the reasons are in benchmarks/results/training_recipe_amd-epyc-2c/.
+behind the reasons are in benchmarks/results/training_recipe_intel-xeon-2c/.
 """
 
 from __future__ import annotations
