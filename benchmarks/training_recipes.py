@@ -68,6 +68,22 @@ def _size_ap(test: dict, size: str) -> str:
     return "-" if value is None else str(value)
 
 
+def where_the_loss_goes(test: dict) -> str:
+    """From the confusion matrix and the uniform-threshold counts: what a run's errors are."""
+    names = test["confusion_matrix"]["rows_labelled"][:-1]
+    counts = test["confusion_matrix"]["counts"]
+    background = dict(zip(names, counts[-1][:-1]))
+    confused = sum(counts[i][j] for i in range(len(names)) for j in range(len(names)) if i != j)
+    missed = sum(row[-1] for row in counts[:-1])
+    low = test["at_uniform_threshold"]["0.20"]
+    sizes = test.get("AP_by_size", {})
+    found = sum(counts[i][i] for i in range(len(names)))
+    return (f"confusion matrix at the validation thresholds: of {found + confused + missed} labelled marks {found} found "
+            f"as their class, {confused} as another, {missed} missed; {sum(background.values())} detections of "
+            f"unlabelled things (" + ", ".join(f"{k} {v}" for k, v in background.items() if v)
+            + f"); at a 20 % threshold recall {low['recall']} with {low['fp']} false detections; AP small/medium/large {sizes.get('small')}/{sizes.get('medium')}/{sizes.get('large')}")
+
+
 def write_report(report: dict, folder: Path) -> None:
     rows = report["rows"]
     lines = [f"# Three ways to a brand detector: SYNTHETIC brand set ({report['machine']['cpu_model']}, "
@@ -100,6 +116,8 @@ def write_report(report: dict, folder: Path) -> None:
             accuracy = row["test"].get("per_class_accuracy", {}).get(name, {}).get("accuracy", "-")
             cells.append(f"{row['test']['per_class'][name]} ({accuracy})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Where the loss goes (test split):", ""]
+    lines += [f"- {row['label']}: {where_the_loss_goes(row['test'])}." for row in rows if "AP_by_size" in row["test"]]
     lines += ["", "Goals: " + "; ".join(f"{goal}: {'met' if met else 'MISSED'}" for goal, met in report["goals"].items()),
               "", *[f"![confusion matrix, test split, {row['label']}](confusion_{index}.png)"
                     for index, row in enumerate(rows) if "confusion_png" in row], ""]
