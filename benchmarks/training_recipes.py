@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scratch", type=Path, default=Path("build/trained/synthetic-brand-scratch"))
     parser.add_argument("--fine-tuned", type=Path, default=Path("build/trained/synthetic-brand"))
     parser.add_argument("--grid", type=Path, help="a `train --grid` output folder (fine-tuned from the base)")
+    parser.add_argument("--also", action="append", default=[], metavar="LABEL=FOLDER",
+                        help="another trained brand folder as a row of its own (e.g. a fine-tuning variant)")
     parser.add_argument("--conditions", default="", help="what else ran on the machine while they trained (reported)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
@@ -147,13 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = [old_row(),
             run_row("(b) scratch, new recipe", args.scratch, args.dataset, "random (the scratch recipe)"),
             run_row("(c) fine-tuned from the base", args.fine_tuned, args.dataset, f"{args.base.name}/model_final.pth")]
+    for item in args.also:
+        label, _, trained = item.partition("=")
+        rows.append(run_row(label, Path(trained), args.dataset, f"{args.base.name}/model_final.pth"))
     from creativelens.train.plots import plot_confusion
 
     for index, row in enumerate(rows):
         if "confusion_matrix" in row["test"] and index > 0:
             plot_confusion(row["test"]["confusion_matrix"], folder / f"confusion_{index}.png", f"Test split, {row['label']}")
             row["confusion_png"] = f"confusion_{index}.png"
-    old, scratch, tuned = (row["test"] for row in rows)
+    old, scratch, tuned = (row["test"] for row in rows[:3])
     report = {"what": "issue 21: old scratch recipe vs new scratch recipe vs fine-tuned from a local base, test split",
               "synthetic": True, "machine": machine, "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
               "training_conditions": args.conditions, "rows": rows,
