@@ -78,9 +78,7 @@ def run_train(args: argparse.Namespace) -> int:
     from creativelens.errors import UserError
 
     if args.action == "dataset":
-        from creativelens.train.synthetic_dataset import generate
-
-        from creativelens.train.synthetic_dataset import MARK_SETS
+        from creativelens.train.synthetic_dataset import MARK_SETS, generate
 
         files = generate(args.out, seed=args.seed, marks=args.marks)
         print(f"{MARK_SETS[args.marks].notice}\nwritten to {files.root}: images/<split>/, coco/<split>.json, azure/<split>.json")

@@ -25,13 +25,11 @@ def frozen_names(model: torch.nn.Module, level: str) -> list[str]:
     return [name for name, _ in model.named_parameters() if name.startswith(prefixes)]
 
 
-def freeze(model: torch.nn.Module, level: str) -> int:
-    """Stop gradients to the level's parameters (the optimizer then leaves them out); the count."""
-    names = set(frozen_names(model, level))
+def freeze(model: torch.nn.Module, level: str) -> None:
+    """Stop gradients to the level's parameters (the optimizer then leaves them out)."""
     for name, parameter in model.named_parameters():
-        if name in names:
+        if name.startswith(FREEZE_LEVELS[level]):
             parameter.requires_grad_(False)
-    return len(names)
 
 
 def digest(state: dict[str, torch.Tensor], names) -> str:

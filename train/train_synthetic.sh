@@ -8,7 +8,7 @@
 set -euo pipefail
 MODE=${1:?usage: train/train_synthetic.sh base|scratch|finetune [ITERATIONS [flags]]}
 shift
-ITERATIONS=${1:-600}
+ITERATIONS=${1:-800}
 shift || true
 PY=${PY:-.venv/bin}
 BASE_DATA=${BASE_DATA:-build/datasets/synthetic-base}

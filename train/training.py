@@ -65,16 +65,7 @@ def _base_config(name_or_yaml: str):
 
 def apply_from_scratch(cfg) -> None:
     """The scratch recipe's architecture and solver keys (`recipe.SCRATCH`)."""
-    for choice in recipe.SCRATCH:
-        _set_key(cfg, choice.key, choice.value)
-
-
-def _set_key(cfg, key: str, value) -> None:
-    *path, last = key.split(".")
-    node = cfg
-    for part in path:
-        node = node[part]
-    node[last] = value
+    cfg.merge_from_list([item for choice in recipe.SCRATCH for item in (choice.key, choice.value)])
 
 
 def _image_sides(dataset: dict) -> tuple[int, int]:
@@ -184,10 +175,7 @@ def check_config(cfg, flagged: dict[str, str] | None = None) -> None:
     import math
 
     def value(key):
-        node = cfg
-        for part in key.split("."):
-            node = node[part]
-        return node
+        return _get_key(cfg, key)
 
     def where(key):
         return f"{flagged[key]} {key}" if key in (flagged or {}) else key
