@@ -15,6 +15,7 @@ from creativelens.errors import UserError
 
 COMPONENT_CLIS = (
     "creativelens.export.cli",
+    "creativelens.export.pack_cli",
     "creativelens.serve.cli",
     "creativelens.client.cli",
     "creativelens.ocr_service.cli",

@@ -80,7 +80,7 @@ class ModelMetadata:
                              "(see `creativelens export`)")
         return cls(
             class_names=tuple(json.loads(parameters["class_names"])),
-            canvases=tuple(parse_canvas(text) for text in parameters["canvases"].split(",") if text.strip()),
+            canvases=canvases_of(parameters),
             random_weights=parameters.get("random_weights", "false").lower() == "true",
             weights=parameters.get("weights", ""),
             weights_sha256=parameters.get("weights_sha256", ""),
@@ -88,6 +88,11 @@ class ModelMetadata:
             precision=parameters.get("precision", "fp32") or "fp32",
             graph=dict(json.loads(parameters.get("graph") or "{}")),
         )
+
+
+def canvases_of(parameters: Mapping[str, str]) -> tuple[Canvas, ...]:
+    """The canvas buckets a served graph is compiled for (a detector's or a pack's); () if none."""
+    return tuple(parse_canvas(text) for text in parameters.get("canvases", "").split(",") if text.strip())
 
 
 def parameters_of(config) -> dict[str, str]:
@@ -113,3 +118,40 @@ def sha256_of(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+PACK_KEY = "pack"
+
+
+@dataclass(frozen=True)
+class PackedDetector:
+    """One detector of a pack (export/pack.py): its outputs are the pack's `<output_prefix>boxes`
+    etc.; its metadata (and so its version) is that of the same detector exported alone."""
+
+    name: str
+    output_prefix: str
+    metadata: ModelMetadata
+
+
+def pack_parameters(detectors: list[PackedDetector], sharing: dict[str, list[list[str]]]) -> dict[str, str]:
+    """A pack's config parameters: the canvases (every detector's) and each detector's own."""
+    canvases = {detector.metadata.canvases for detector in detectors}
+    if len(canvases) != 1:
+        raise ValueError("the detectors of a pack are served on the same canvases")
+    return {
+        "canvases": ",".join(canvas.name for canvas in canvases.pop()),
+        PACK_KEY: json.dumps({
+            "detectors": [{"name": d.name, "output_prefix": d.output_prefix, "parameters": d.metadata.to_parameters()}
+                          for d in detectors],
+            "sharing": sharing,
+        }, sort_keys=True),
+    }
+
+
+def packed_detectors(parameters: Mapping[str, str]) -> list[PackedDetector] | None:
+    """The detectors of a pack's config parameters; None for any other model."""
+    if PACK_KEY not in parameters:
+        return None
+    pack = json.loads(parameters[PACK_KEY])
+    return [PackedDetector(entry["name"], entry["output_prefix"], ModelMetadata.from_parameters(entry["parameters"]))
+            for entry in pack["detectors"]]

@@ -66,9 +66,16 @@ class BatchedFasterRCNN(nn.Module):
 
     def forward(self, images: torch.Tensor, image_sizes: torch.Tensor):
         sizes = image_sizes.to(torch.float32)
-        features = self.backbone(self.normalise(images, sizes))
-        proposals, proposal_ok = self.propose([features[f] for f in self.rpn_in_features], sizes)
-        return self.detect([features[f] for f in self.box_in_features], proposals, proposal_ok, sizes)
+        features = self.trunk(images, sizes)
+        proposals, proposal_ok = self.propose(features, sizes)
+        return self.predict(self.box_features(features, proposals), proposals, proposal_ok, sizes)
+
+    # The parts below are what a detector pack (export/pack.py) computes once for every detector
+    # that shares them: trunk -> propose -> box_features -> predict.
+
+    def trunk(self, images: torch.Tensor, sizes: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Backbone + FPN on the normalised canvases: the feature maps by name."""
+        return self.backbone(self.normalise(images, sizes))
 
     def normalise(self, images: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
         x = images.permute(0, 3, 1, 2).to(torch.float32)
@@ -80,8 +87,9 @@ class BatchedFasterRCNN(nn.Module):
         inside = (rows[None, :, None] < sizes[:, 0, None, None]) & (cols[None, None, :] < sizes[:, 1, None, None])
         return x * inside[:, None].to(x.dtype)
 
-    def propose(self, features: list[torch.Tensor], sizes: torch.Tensor):
+    def propose(self, feature_maps: dict[str, torch.Tensor], sizes: torch.Tensor):
         """RPN: the post-NMS top proposals of each image [N, P, 4] and which are real [N, P]."""
+        features = [feature_maps[name] for name in self.rpn_in_features]
         objectness, deltas = self.rpn_head(features)
         anchors = self.anchor_generator(features)
         n = features[0].shape[0]
@@ -132,10 +140,13 @@ class BatchedFasterRCNN(nn.Module):
             pooled = pooled.index_put((chosen,), level_pooled)
         return pooled
 
-    def detect(self, features, proposals, proposal_ok, sizes):
-        """Box head + per-(image, class) NMS + per-image top-K, fixed-shape outputs."""
+    def box_features(self, feature_maps: dict[str, torch.Tensor], proposals: torch.Tensor) -> torch.Tensor:
+        """The box head's features of every proposal [N * P, D]."""
+        return self.box_head(self.pool([feature_maps[name] for name in self.box_in_features], proposals))
+
+    def predict(self, box_features, proposals, proposal_ok, sizes):
+        """Class/box predictor + per-(image, class) NMS + per-image top-K, fixed-shape outputs."""
         n, p = proposals.shape[:2]
-        box_features = self.box_head(self.pool(features, proposals))
         logits = self.cls_score(box_features)
         deltas = self.bbox_pred(box_features)
         scores = torch.softmax(logits, dim=-1)[:, :-1]

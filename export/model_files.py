@@ -16,7 +16,7 @@ DEFAULT_OPSET = 17
 
 
 def export_onnx(wrapper: torch.nn.Module, images: torch.Tensor, sizes: torch.Tensor, path: Path,
-                opset: int = DEFAULT_OPSET) -> Path:
+                opset: int = DEFAULT_OPSET, output_names=OUTPUT_NAMES) -> Path:
     """ONNX with dynamic batch, height and width (legacy TorchScript-based exporter)."""
     if opset < MIN_OPSET:
         raise UserError(
@@ -24,14 +24,14 @@ def export_onnx(wrapper: torch.nn.Module, images: torch.Tensor, sizes: torch.Ten
             f"wrong model); use --opset {MIN_OPSET} or higher"
         )
     batch_axis = {0: "batch"}
-    dynamic_axes = {name: batch_axis for name in (*INPUT_NAMES, *OUTPUT_NAMES)}
+    dynamic_axes = {name: batch_axis for name in (*INPUT_NAMES, *output_names)}
     dynamic_axes["images"] = {0: "batch", 1: "height", 2: "width"}
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             wrapper, (images, sizes), str(path), input_names=list(INPUT_NAMES),
-            output_names=list(OUTPUT_NAMES), dynamic_axes=dynamic_axes, opset_version=opset,
+            output_names=list(output_names), dynamic_axes=dynamic_axes, opset_version=opset,
             dynamo=False,
         )
     return path
@@ -54,9 +54,10 @@ class OnnxRunner:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(str(path), options, providers=list(providers))
+        self.output_names = [output.name for output in self.session.get_outputs()]
 
     def __call__(self, images: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(self.session.run(list(OUTPUT_NAMES), {"images": images, "image_sizes": sizes}))
+        return tuple(self.session.run(self.output_names, {"images": images, "image_sizes": sizes}))
 
 
 class TorchRunner:

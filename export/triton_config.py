@@ -81,12 +81,15 @@ def render_model_configs(
     labels_file: str = "labels.txt",
     tensorrt_precision: str = "FP16",
     parameters: dict[str, str] | None = None,
+    output_groups: Sequence[tuple[str, str, int]] | None = None,
 ) -> dict[str, str]:
     """Path inside the model directory -> config text, for every serving variant.
 
     `canvases` are the buckets the GPU client sends (warmup shapes and TensorRT profiles);
     `tensorrt_precision` ("FP16" or "FP32") is what the export's parity check allowed;
-    `parameters` travel in every variant (class names, canvases, weights) for clients to read.
+    `parameters` travel in every variant (class names, canvases, weights) for clients to read;
+    `output_groups`: (name prefix, labels file, detections per image) of each detector's four
+    outputs, for a pack (default: one detector, unprefixed).
     """
     if max_batch_size < 1:
         raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
@@ -106,7 +109,8 @@ def render_model_configs(
         config = mc.ModelConfig(name=model, max_batch_size=max_batch_size, **fields)
         _set_parameters(config, **(parameters or {}))
         config.input.extend(_inputs())
-        config.output.extend(_outputs(detections_per_image, labels_file))
+        for prefix, labels, detections in output_groups or [("", labels_file, detections_per_image)]:
+            config.output.extend(_outputs(detections, labels, prefix))
         return config
 
     def gpu(config: mc.ModelConfig) -> mc.ModelConfig:
@@ -219,15 +223,15 @@ def _inputs() -> list[mc.ModelInput]:
     ]
 
 
-def _outputs(detections: int, labels_file: str) -> list[mc.ModelOutput]:
+def _outputs(detections: int, labels_file: str, prefix: str = "") -> list[mc.ModelOutput]:
     return [
-        mc.ModelOutput(name="boxes", data_type=mc.TYPE_FP32, dims=[detections, 4]),
-        mc.ModelOutput(name="scores", data_type=mc.TYPE_FP32, dims=[detections]),
+        mc.ModelOutput(name=f"{prefix}boxes", data_type=mc.TYPE_FP32, dims=[detections, 4]),
+        mc.ModelOutput(name=f"{prefix}scores", data_type=mc.TYPE_FP32, dims=[detections]),
         mc.ModelOutput(
-            name="classes", data_type=mc.TYPE_INT32, dims=[detections], label_filename=labels_file
+            name=f"{prefix}classes", data_type=mc.TYPE_INT32, dims=[detections], label_filename=labels_file
         ),
         mc.ModelOutput(
-            name="num_detections",
+            name=f"{prefix}num_detections",
             data_type=mc.TYPE_INT32,
             dims=[1],
             reshape=mc.ModelTensorReshape(shape=[]),

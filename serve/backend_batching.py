@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-OUTPUTS = ("boxes", "scores", "classes", "num_detections")
-
-
-def execute(requests, run, pb_utils) -> list:
-    """Triton `execute`: `run(images uint8 [N,H,W,3], sizes int32 [N,2])` -> the OUTPUTS arrays."""
+def execute(requests, run, pb_utils, output_names) -> list:
+    """Triton `execute`: `run(images uint8 [N,H,W,3], sizes int32 [N,2])` -> one array per name of
+    `output_names` (a detector's four outputs, or every packed detector's)."""
     inputs = [
         (pb_utils.get_input_tensor_by_name(r, "images").as_numpy(),
          pb_utils.get_input_tensor_by_name(r, "image_sizes").as_numpy())
@@ -37,7 +35,7 @@ def execute(requests, run, pb_utils) -> list:
         for i in indices:
             n = len(inputs[i][0])
             tensors = [pb_utils.Tensor(name, np.ascontiguousarray(value[start:start + n]))
-                       for name, value in zip(OUTPUTS, outputs)]
+                       for name, value in zip(output_names, outputs)]
             responses[i] = pb_utils.InferenceResponse(output_tensors=tensors)
             start += n
     return responses

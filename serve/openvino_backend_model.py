@@ -15,7 +15,7 @@ import os
 
 import triton_python_backend_utils as pb_utils
 
-from creativelens.model_metadata import ModelMetadata
+from creativelens.model_metadata import canvases_of
 from creativelens.serve import backend_batching
 from creativelens.serve.openvino_runner import OpenVinoRunner, available_cores
 
@@ -28,13 +28,13 @@ class TritonPythonModel:
         path = os.path.join(args["model_repository"], args["model_version"], model_file)
         instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
         threads = int(parameters.get("inference_threads", "0")) or max(1, available_cores() // instances)
-        canvases = ModelMetadata.from_parameters(parameters).canvases if "canvases" in parameters else ()
+        canvases = canvases_of(parameters)
         self.runner = OpenVinoRunner(path, canvases, threads=threads,
                                      precision=parameters.get("inference_precision", "f32"),
                                      batch_one=parameters.get("openvino_batch_one", "false") == "true")
 
     def execute(self, requests):
-        return backend_batching.execute(requests, self.runner, pb_utils)
+        return backend_batching.execute(requests, self.runner, pb_utils, self.runner.output_names)
 
     def finalize(self):
         self.runner = None

@@ -14,7 +14,6 @@ import numpy as np
 
 from creativelens.canvas import Canvas
 
-from creativelens.serve.backend_batching import OUTPUTS
 PRECISIONS = ("f32", "bf16")
 
 
@@ -24,7 +23,8 @@ def available_cores() -> int:
 
 
 class OpenVinoRunner:
-    """Callable (images uint8 [N, H, W, 3], sizes int32 [N, 2]) -> (boxes, scores, classes, counts).
+    """Callable (images uint8 [N, H, W, 3], sizes int32 [N, 2]) -> one array per `output_names`
+    (boxes, scores, classes, counts; a pack: those of every detector).
 
     `path` is the exported ONNX file or an OpenVINO IR (.xml) made from it (the INT8 variant).
     Each canvas bucket gets its own compiled graph with H and W fixed (batch stays dynamic) and is
@@ -50,6 +50,7 @@ class OpenVinoRunner:
         self.config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
                        "INFERENCE_NUM_THREADS": threads or available_cores()}
         self.compiled: dict[tuple[int, int] | None, object] = {}
+        self.output_names = [output.get_any_name() for output in self.core.read_model(self.path).outputs]
         for canvas in sorted(set(canvases)):
             self.compiled[(canvas.height, canvas.width)] = self._compile((canvas.height, canvas.width))
             if warm_up:
@@ -77,4 +78,4 @@ class OpenVinoRunner:
         request = compiled.create_infer_request()
         request.infer({"images": np.ascontiguousarray(images, np.uint8),
                        "image_sizes": np.ascontiguousarray(sizes, np.int32)})
-        return tuple(request.get_tensor(compiled.output(name)).data.copy() for name in OUTPUTS)
+        return tuple(request.get_tensor(compiled.output(name)).data.copy() for name in self.output_names)

@@ -22,12 +22,13 @@ class TritonPythonModel:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = int(parameters.get("intra_op_threads", "0"))
         self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.output_names = [output.name for output in self.session.get_outputs()]
 
     def execute(self, requests):
-        return backend_batching.execute(requests, self._run, pb_utils)
+        return backend_batching.execute(requests, self._run, pb_utils, self.output_names)
 
     def _run(self, images, sizes):
-        return self.session.run(list(backend_batching.OUTPUTS), {"images": images, "image_sizes": sizes})
+        return self.session.run(self.output_names, {"images": images, "image_sizes": sizes})
 
     def finalize(self):
         self.session = None

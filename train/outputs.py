@@ -15,7 +15,7 @@ def from_training(out: str | Path) -> tuple[Path, Path, Path, dict[str, float]]:
     out = Path(out)
     missing = [name for name in TRAINING_FILES if not (out / name).is_file()]
     if missing:
-        raise UserError(f"--from-training {out}: not a finished training folder (missing {', '.join(missing)})")
+        raise UserError(f"{out}: not a finished `creativelens train` folder (missing {', '.join(missing)})")
     thresholds = {}
     if (out / "thresholds.json").is_file():
         try:
