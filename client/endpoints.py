@@ -79,7 +79,7 @@ class Endpoints:
         self.failovers = 0  # endpoints left during the run
         self._reconnects_of_left = 0
         self._lock = threading.Lock()
-        self._unanswered: dict[Any, tuple] = {}  # payload -> (url, model, pixels, valid_hw)
+        self._unanswered: dict[Any, tuple] = {}  # payload -> (url, model, pixels, valid_hw, prefixes)
         self._load: dict[str, int] = {}  # url -> unanswered requests sent there
         self._turn = 0
         live = urls if len(urls) == 1 else ready_endpoints(urls, models, client_kwargs)
@@ -109,15 +109,16 @@ class Endpoints:
     def reconnects(self) -> int:
         return self._reconnects_of_left + sum(stream.reconnects for stream in self._streams.values())
 
-    def submit(self, payload: Any, model: str, pixels: np.ndarray, valid_hw: tuple[int, int]) -> None:
+    def submit(self, payload: Any, model: str, pixels: np.ndarray, valid_hw: tuple[int, int],
+               prefixes: tuple[str, ...] = ("",)) -> None:
         """Send one request (`payload` names it: it is answered once, whichever endpoint answers);
         blocks while the chosen endpoint's window is full. ServerUnavailable once none is left."""
         url = self._choose()
         with self._lock:
-            self._unanswered[payload] = (url, model, pixels, valid_hw)
+            self._unanswered[payload] = (url, model, pixels, valid_hw, prefixes)
             self._load[url] += 1
         try:
-            self._streams[url].submit(payload, model, pixels, valid_hw)
+            self._streams[url].submit(payload, model, pixels, valid_hw, prefixes)
         except ServerUnavailable as error:
             self._leave(url, error)  # re-sends this request too, unless it was answered meanwhile
 
@@ -176,8 +177,8 @@ class Endpoints:
             next(iter(self._streams.values())).retry_for_s = self.retry_for_s
         self.on_retry(f"endpoint {url} left ({error}); re-sending its {len(moved)} unanswered requests to "
                       f"{', '.join(self._streams)}")
-        for payload, (_, model, pixels, valid_hw) in moved:
+        for payload, (_, model, pixels, valid_hw, prefixes) in moved:
             with self._lock:
                 still_unanswered = payload in self._unanswered
             if still_unanswered:
-                self.submit(payload, model, pixels, valid_hw)
+                self.submit(payload, model, pixels, valid_hw, prefixes)

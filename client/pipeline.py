@@ -7,7 +7,8 @@
 The fan-out happens in the client: each item is decoded once, letterboxed once onto every
 canvas bucket its models need, and each model gets its own request over one gRPC stream
 per endpoint (Triton batches each model's requests on its own; with several endpoints the
-requests spread over them, and the work of one that fails moves to the others). When every model has answered, the
+requests spread over them, and the work of one that fails moves to the others). The detectors
+of a pack share one request to it, which asks for the outputs of those still to run. When every model has answered, the
 outputs become `Detections` in original pixels, thresholds and rules apply across all of
 them (a smile from one model inside a face from another), and one `ItemResult` comes out.
 `stream()` wraps this with the ledger, sinks and enrichers; the Spark adapter calls it in
@@ -30,7 +31,7 @@ import numpy as np
 from creativelens.client.decode import Prepared, prepared_in_background
 from creativelens.client.endpoints import Endpoints
 from creativelens.client.handoff import Handoff
-from creativelens.client.served_models import ServedModel, default_in_flight
+from creativelens.client.served_models import ServedModel, default_in_flight, served_names
 from creativelens.client.settings import RunSettings
 from creativelens.client.sources import Item
 from creativelens.client.transport import Answer, StreamCancelled
@@ -48,8 +49,9 @@ class Analysed:
 @dataclass
 class _Partial:
     prepared: Prepared
-    waiting: set[str]
-    answers: dict[str, Answer] = field(default_factory=dict)
+    waiting: set[str]  # Triton models (a pack once for its detectors)
+    requested: dict[str, list[str]] = field(default_factory=dict)  # Triton model -> detectors asked of it
+    answers: dict[str, Answer] = field(default_factory=dict)  # by detector
 
 
 @dataclass
@@ -118,9 +120,11 @@ class Analysis:
         for name in answered:
             answer = partial.answers[name]
             if answer.error is None:
-                boxed = prepared.boxed_for(self.models[name].metadata.canvases)
-                found[name] = from_model_outputs(answer.boxes, answer.scores, answer.classes, answer.count,
-                                                 self.models[name].metadata.class_names, boxed)
+                model = self.models[name]
+                boxed = prepared.boxed_for(model.metadata.canvases)
+                outputs = answer.outputs[model.output_prefix]
+                found[name] = from_model_outputs(outputs.boxes, outputs.scores, outputs.classes, outputs.count,
+                                                 model.metadata.class_names, boxed)
         kept = self.settings.rules.apply(found, self._thresholds)
         nothing = Detections.empty(prepared.width, prepared.height)
         models = tuple(ModelResult(name, self.models[name].version, kept.get(name, nothing),
@@ -155,23 +159,26 @@ class _Fanout:
         self.shots: dict[int, _Shot] = {}  # inferred frames in flight that others may reuse
         self.current: _Shot | None = None  # the last inferred frame of the video being read
         settings = analysis.settings
-        self.transport = Endpoints(analysis.urls, list(analysis.models), self.on_answer,
+        self.transport = Endpoints(analysis.urls, served_names(list(analysis.models.values())), self.on_answer,
                                    max_in_flight=analysis.max_in_flight, retry_for_s=settings.retry_for_s,
                                    failover_after_s=settings.failover_after_s,
                                    stall_timeout_s=settings.stall_timeout_s, on_retry=analysis.on_retry,
                                    client_kwargs=settings.client_kwargs)
 
     def on_answer(self, answer: Answer) -> None:
-        number, model = answer.payload
+        number, served = answer.payload
         with self.lock:
             partial = self.partials[number]
-            partial.answers[model] = answer
-            partial.waiting.discard(model)
+            detectors = partial.requested[served]
+            for name in detectors:
+                partial.answers[name] = answer
+            partial.waiting.discard(served)
             finished = not partial.waiting
             if finished:
                 del self.partials[number]
         if answer.error is None:
-            self.analysis.latencies[model].append(answer.latency_ms)
+            for name in detectors:
+                self.analysis.latencies[name].append(answer.latency_ms)
         if not finished:
             return
         analysed, reusers = self.analysis._assemble(partial), []
@@ -241,11 +248,16 @@ class _Fanout:
         return False
 
     def _send(self, number: int, prepared: Prepared, names: list[str]) -> None:
+        models = self.analysis.models
+        requested: dict[str, list[str]] = {}
+        for name in names:
+            requested.setdefault(models[name].served_name, []).append(name)
         with self.lock:
-            self.partials[number] = _Partial(prepared, set(names))
+            self.partials[number] = _Partial(prepared, set(requested), requested)
             self.unfinished += 1
             if prepared.frame_hash is not None:
                 self.shots[number] = self.current
-        for name in names:
-            boxed = prepared.boxed_for(self.analysis.models[name].metadata.canvases)
-            self.transport.submit((number, name), name, boxed.pixels, (boxed.valid_height, boxed.valid_width))
+        for served, detectors in requested.items():
+            boxed = prepared.boxed_for(models[detectors[0]].metadata.canvases)
+            self.transport.submit((number, served), served, boxed.pixels, (boxed.valid_height, boxed.valid_width),
+                                  tuple(models[name].output_prefix for name in detectors))

@@ -27,7 +27,7 @@ from creativelens.atomic_files import write_json_atomic
 from creativelens.client.ledger import Ledger, lock_results
 from creativelens.client.pipeline import Analysed, Analysis
 from creativelens.client.recorded_settings import check_and_record
-from creativelens.client.served_models import ServedModel, fetch_from_endpoints, random_weights_banner
+from creativelens.client.served_models import ServedModel, fetch_from_endpoints, random_weights_banner, served_names
 from creativelens.client.settings import RunSettings
 from creativelens.client.sinks import CSV_DIR, PARQUET_FILE, SUMMARY_FILE, derived_sinks, write_derived_outputs
 from creativelens.client.sources import Finished, iter_items
@@ -110,7 +110,7 @@ class _Run:
         progress = self.progress = _progress_bar(progress_enabled)
         analysis = Analysis(self.servers, self.models, self.settings, keep_images=bool(self.enrichers),
                             on_retry=progress.write if progress is not None else self.log)
-        counters_before = summed_counters(self.servers, self.wanted, self.settings.client_kwargs)
+        counters_before = summed_counters(self.servers, served_names(self.models), self.settings.client_kwargs)
         self.started = time.monotonic()
         interrupted: BaseException | None = None
         servers_gone = False
@@ -226,10 +226,12 @@ class _Run:
         for name, counts in summary.models.items():
             counts.latency_ms = _latency_percentiles(analysis.latencies[name])
         if healthy:
-            after = summed_counters(self.servers, self.wanted, self.settings.client_kwargs)
-            for name, counts in summary.models.items():
-                counts.triton = batch_statistics(counters_before.get(name, {}), after.get(name, {}),
-                                                 reconnected=analysis.reconnects > 0 or analysis.failovers > 0)
+            after = summed_counters(self.servers, served_names(self.models), self.settings.client_kwargs)
+            for model in self.models:  # a packed detector reports its pack's counters
+                served = model.served_name
+                summary.models[model.name].triton = batch_statistics(
+                    counters_before.get(served, {}), after.get(served, {}),
+                    reconnected=analysis.reconnects > 0 or analysis.failovers > 0)
         summary.records_total = write_derived_outputs(self.ledger, derived_sinks(self.out_dir, self.csv_chunk_size))
         write_json_atomic(self.out_dir / SUMMARY_FILE, summary.to_dict())
 

@@ -1,7 +1,8 @@
 """Requests to Triton over one gRPC stream: bounded in flight, retried across server restarts.
 
 `DetectorStream.submit` sends one letterboxed image to one model (a batch of one: Triton's
-dynamic batcher groups concurrent requests; one stream carries every model's requests) and
+dynamic batcher groups concurrent requests; one stream carries every model's requests), asking
+for the outputs of one detector or, from a pack, of several (by output-name prefix), and
 blocks while `max_in_flight` requests await answers. Answers arrive on tritonclient's stream
 thread and go to `on_answer`. When the stream breaks (server killed, restarted, network gone)
 every unanswered request is kept, the server is polled with exponential backoff, and once
@@ -55,15 +56,23 @@ class StreamCancelled(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Outputs:
+    """One detector's outputs for one image (batch dimension removed, valid rows only)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+    count: int
+
+
+@dataclass(frozen=True)
 class Answer:
-    """Outputs for one image (batch dimension removed), or an error message from the server."""
+    """The outputs for one image by output prefix ("" for a lone detector), or an error message
+    from the server."""
 
     payload: Any
     model: str = ""
-    boxes: np.ndarray | None = None
-    scores: np.ndarray | None = None
-    classes: np.ndarray | None = None
-    count: int = 0
+    outputs: dict[str, Outputs] | None = None
     error: str | None = None
     latency_ms: float | None = None
 
@@ -92,6 +101,7 @@ class _Pending:
     model: str
     images: np.ndarray
     image_sizes: np.ndarray
+    prefixes: tuple[str, ...] = ("",)
     sent_at: float = 0.0
     attempts: int = 0
 
@@ -176,15 +186,17 @@ class DetectorStream:
             return self._probe_after_s
         return min(PROBE_AFTER_S, max(0.5, self.retry_for_s / 3))
 
-    def submit(self, payload: Any, model: str, pixels: np.ndarray, valid_hw: tuple[int, int]) -> None:
-        """Send one image (HxWx3 uint8 BGR canvas) to `model`; blocks while the window is full."""
+    def submit(self, payload: Any, model: str, pixels: np.ndarray, valid_hw: tuple[int, int],
+               prefixes: tuple[str, ...] = ("",)) -> None:
+        """Send one image (HxWx3 uint8 BGR canvas) to `model` for the outputs under `prefixes`;
+        blocks while the window is full."""
         self._wait(lambda: len(self._pending) < self.max_in_flight)
         with self._changed:
             if not self._pending:
                 self._last_answer = time.monotonic()  # an idle client is no stalled server
             request_id = str(self._next_id)
             self._next_id += 1
-            pending = _Pending(payload, model, pixels[np.newaxis], np.array([valid_hw], np.int32))
+            pending = _Pending(payload, model, pixels[np.newaxis], np.array([valid_hw], np.int32), tuple(prefixes))
             self._pending[request_id] = pending
         self._send(request_id, pending)
 
@@ -268,7 +280,8 @@ class DetectorStream:
         images.set_data_from_numpy(pending.images)
         sizes = grpcclient.InferInput("image_sizes", [1, 2], "INT32")
         sizes.set_data_from_numpy(pending.image_sizes)
-        outputs = [grpcclient.InferRequestedOutput(name) for name in OUTPUT_NAMES]
+        outputs = [grpcclient.InferRequestedOutput(prefix + name) for prefix in pending.prefixes
+                   for name in OUTPUT_NAMES]
         pending.sent_at = time.monotonic()
         pending.attempts += 1
         try:
@@ -292,16 +305,14 @@ class DetectorStream:
                 self._changed.notify_all()
             if pending is None:
                 return  # an answer to a request already re-sent and answered
-            count = int(result.as_numpy("num_detections").reshape(-1)[0])
-            self.on_answer(Answer(
-                pending.payload,
-                model=pending.model,
-                boxes=result.as_numpy("boxes")[0, :count],
-                scores=result.as_numpy("scores")[0, :count],
-                classes=result.as_numpy("classes")[0, :count],
-                count=count,
-                latency_ms=round((now - pending.sent_at) * 1000, 2),
-            ))
+            outputs = {}
+            for prefix in pending.prefixes:
+                count = int(result.as_numpy(prefix + "num_detections").reshape(-1)[0])
+                outputs[prefix] = Outputs(result.as_numpy(prefix + "boxes")[0, :count],
+                                          result.as_numpy(prefix + "scores")[0, :count],
+                                          result.as_numpy(prefix + "classes")[0, :count], count)
+            self.on_answer(Answer(pending.payload, model=pending.model, outputs=outputs,
+                                  latency_ms=round((now - pending.sent_at) * 1000, 2)))
             return
         message = error.message() if hasattr(error, "message") else str(error)
         match = None if TRANSIENT.search(message or "") else REQUEST_ID.search(message or "")
