@@ -47,6 +47,9 @@ class PassSpec:
     label: str
     model: str = ""  # seed loop: the detector (load_detector) ...
     random_weights: bool = True
+    config_file: str = ""  # a trained model (bench --from-training): its config, checkpoint and labels
+    weights: str = ""
+    labels_file: str = ""
     canvases: list[str] = field(default_factory=list)  # ... and its buckets
     model_dir: str = ""  # direct runtimes: the exported model folder
     beside: list[str] = field(default_factory=list)  # DIRECT_RUNTIMES keys loaded beside the seed loop
@@ -92,7 +95,9 @@ def _pipeline(spec: PassSpec):
         from creativelens.canvas import parse_canvas
         from creativelens.export.zoo import load_detector
 
-        seed = SeedLoop(load_detector(spec.model, random_weights=spec.random_weights),
+        trained = {key: value for key, value in (("config_file", spec.config_file), ("weights", spec.weights),
+                                                 ("labels_file", spec.labels_file)) if value}
+        seed = SeedLoop(load_detector(spec.model, random_weights=spec.random_weights, **trained),
                         [parse_canvas(name) for name in spec.canvases])
         return (lambda: seed.run(warmup, out_dir / f"{spec.label}-warmup.csv"),
                 lambda concurrency, label: seed.run(media, out_dir / f"{label}.csv"), {})

@@ -17,12 +17,12 @@ import math
 import sys
 from collections.abc import Iterable, Sequence
 
-from creativelens.canvas import CPU_CANVASES, STRIDE, Canvas, choose_canvas, parse_canvas
+from creativelens.canvas import AD_CANVASES, CPU_CANVASES, STRIDE, Canvas, choose_canvas
+from creativelens.benchmarks.media import AD_SPEC_SIZES as _AD_SPECS
 
 # The large ad platforms' common creative sizes (h, w): 1:1, 4:5, 9:16, 16:9, 1.91:1.
-AD_SPEC_SIZES = ((1080, 1080), (1350, 1080), (1920, 1080), (1080, 1920), (628, 1200))
-# Buckets at the same 480 short side, shaped like those ratios (sides rounded up to the stride).
-AD_CANVASES = tuple(parse_canvas(name) for name in ("480x480", "608x480", "864x480", "480x864", "480x928"))
+AD_SPEC_SIZES = tuple(_AD_SPECS.values())
+CANVAS_SETS = {"cpu defaults": CPU_CANVASES, "ad-shaped": AD_CANVASES}
 
 
 def _up(value: float) -> int:
@@ -46,15 +46,23 @@ def padding_share(sizes: Iterable[tuple[int, int]], canvases: Sequence[Canvas]) 
     per_canvas: dict[str, int] = {}
     for cost in costs:
         per_canvas[cost["canvas"]] = per_canvas.get(cost["canvas"], 0) + 1
+    valid_pixels = sum(cost["valid_pixels"] for cost in costs)
     return {
         "canvases": [canvas.name for canvas in canvases],
         "images": len(costs),
+        # the image's own pixels computed per image: the scale it was seen at
+        "valid_pixels_per_image": round(valid_pixels / len(costs)),
         "padding_share": round(1 - sum(cost["valid_pixels"] for cost in costs) / canvas_pixels, 4),
         "served_pixels_per_image": round(canvas_pixels / len(costs)),
         "seed_loop_pixels_per_image": round(sum(cost["seed_pixels"] for cost in costs) / len(costs)),
         "served_over_seed_pixels": round(canvas_pixels / sum(cost["seed_pixels"] for cost in costs), 3),
         "images_per_canvas": per_canvas,
     }
+
+
+def per_canvas_set(sizes: Sequence[tuple[int, int]]) -> dict:
+    """padding_share of `sizes` on each canvas set (the exporter's default CPU buckets, the ad-shaped)."""
+    return {name: padding_share(sizes, canvases) for name, canvases in CANVAS_SETS.items()}
 
 
 def main(argv: list[str]) -> int:
@@ -72,8 +80,7 @@ def main(argv: list[str]) -> int:
     sizes = [cv2.imread(path).shape[:2] for path in paths]
     report = {}
     for label, size_set in (("bench media", sizes), ("ad spec sizes (not real creatives)", AD_SPEC_SIZES)):
-        report[label] = {name: padding_share(size_set, canvases)
-                         for name, canvases in (("cpu defaults", CPU_CANVASES), ("ad-shaped", AD_CANVASES))}
+        report[label] = per_canvas_set(size_set)
     print(json.dumps(report, indent=2))
     return 0
 

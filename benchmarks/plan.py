@@ -10,6 +10,7 @@ from creativelens.demo import DEMO_CANVASES
 
 SEED_JOB_HOURS = 210.0  # the seeds' DefaultPredictor loop over all brands
 TARGET_SPEEDUP = 2.0  # served FP32 pipeline over the seed loop, same input size, on the 2-core CPU (issue 11)
+TARGET_BF16_SPEEDUP = 3.0  # served BF16 over the seed loop where the CPU has BF16 and the gate passed (issue 26)
 TARGET_TRITON_OVERHEAD_PCT = 10.0  # served pipeline against its runtime called directly, best concurrency
 
 
@@ -29,6 +30,10 @@ class BenchPlan:
     perf_analyzer: PerfAnalyzerSettings = field(default_factory=PerfAnalyzerSettings)
     gpu_batch_sizes: tuple[int, ...] = (1, 4, 8)
     gpu_repeats: int = 20
+    # a `creativelens train` folder whose model the rows run instead of the zoo's (its export: --repository)
+    from_training: str | None = None
+    ad_images: int = 15  # creative-shaped images for the ad-shaped canvas rows (with --ads-repository)
+    ad_rounds: int = 1
 
     def describe(self) -> dict:
         return {
@@ -44,6 +49,9 @@ class BenchPlan:
             "max_batch_sizes": list(self.max_batch_sizes),
             "canvas_sweep": [[canvas.name for canvas in group] for group in self.canvas_sweep],
             "perf_analyzer": dict(self.perf_analyzer.__dict__),
+            "from_training": self.from_training,
+            "ad_images": self.ad_images,
+            "ad_rounds": self.ad_rounds,
         }
 
 

@@ -14,6 +14,7 @@ PIPELINE_TITLES = {
     "seed_loop": "(a) seed loop, alone in its process",
     "served": "(b) served, OpenVINO FP32 (default CPU config)",
     "served_onnxruntime": "(b2) served, ONNX Runtime config",
+    "served_bf16": "(b3) served, OpenVINO BF16: REDUCED PRECISION (serve's default on this CPU)",
     "openvino_direct": "(c) OpenVINO direct",
     "onnx_direct": "(c2) ONNX Runtime direct",
     "openvino_bf16_direct": "(c3) OpenVINO BF16 direct (reduced precision)",
@@ -21,6 +22,7 @@ PIPELINE_TITLES = {
 QUIET_MEAN_CORES = 0.1  # other processes' CPU while passes are timed
 QUIET_MAX_CORES = 0.3
 REPORT_SECTIONS = ("Summary", "Baseline", "Machine", "Model and input size", "Media", "Method", "Pipelines",
+                   "Reduced precision served", "Ad-shaped canvases",
                    "Concurrency sweep", "Max batch size sweep", "Canvas sweep", "GPU runtimes",
                    "perf_analyzer", "Targets")
 
@@ -51,7 +53,7 @@ def write_plots(results: dict, out_dir: Path) -> list[str]:
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
     swept = [kind for kind in PIPELINE_TITLES if kind != "seed_loop" and kind in rows[0]]
-    for kind, style in zip(swept, ("o-", "o--", "s-", "s--", "s:")):
+    for kind, style in zip(swept, ("o-", "o--", "o:", "s-", "s--", "s:")):
         axes.plot(concurrencies, [row[kind]["images_per_s"] for row in rows], style, label=PIPELINE_TITLES[kind])
     perf_rows = [row for row in results["perf_analyzer"].get("rows", []) if "inferences_per_s" in row]
     if perf_rows:
@@ -120,7 +122,8 @@ def write_plots(results: dict, out_dir: Path) -> list[str]:
 # --- markdown ------------------------------------------------------------------------------------
 
 def render_markdown(results: dict) -> str:
-    lines = [*_summary_lines(results), *baseline_lines(results), *_setup_lines(results), *_sweep_lines(results),
+    lines = [*_summary_lines(results), *baseline_lines(results), *_setup_lines(results),
+             *reduced_precision_lines(results), *ads_lines(results), *_sweep_lines(results),
              "", "## GPU runtimes", "", *_gpu_lines(results["sweeps"]["gpu"]),
              "", "## perf_analyzer", "", *_perf_analyzer_lines(results["perf_analyzer"]),
              "", "## Targets", "", *_target_lines(results["comparison"], results["pipelines"])]
@@ -135,7 +138,10 @@ def _summary_lines(results: dict) -> list[str]:
         "",
         f"{_machine_line(machine)}; {model['name']} with "
         + ("**random weights** (no zoo weights offline: speed only, detections meaningless)"
-           if model["random_weights"] else f"weights {model['weights']}") + ".",
+           if model["random_weights"] else f"weights {model['weights']}"
+           + (f" (the `creativelens train` folder {model['from_training']}, classes "
+              f"{', '.join(model.get('class_names', []))}), in every row" if model.get("from_training") else ""))
+        + ".",
         "",
         "## Summary",
         "",
@@ -151,6 +157,7 @@ def _summary_lines(results: dict) -> list[str]:
         f"(target ≥ {targets['speedup_min']}×: {_verdict(targets['speedup_met'])}); every pipeline over (a): "
         + ", ".join(f"{PIPELINE_TITLES[name].split(' ', 1)[0]} {gain:.2f}×"
                     for name, gain in comparison["speedup_over_seed"].items()) + ".",
+        *_bf16_summary_lines(comparison, pipelines),
         f"- The client's own cost per image (decode + letterbox, before any model): "
         f"{results['client_cost']['decode_letterbox_ms_per_image']} ms wall, "
         f"{results['client_cost']['decode_letterbox_cpu_ms_per_image']} ms CPU.",
@@ -165,6 +172,90 @@ def _summary_lines(results: dict) -> list[str]:
         f"({comparison['seed_job_hours']:.0f} h / {comparison['speedup_served_over_seed']:.2f}).",
         "",
     ]
+
+
+def _bf16_summary_lines(comparison: dict, pipelines: dict) -> list[str]:
+    if "served_bf16" not in pipelines:
+        return []
+    from creativelens.serve.bf16_default import gate_numbers
+
+    targets = comparison["targets"]
+    return [f"- **REDUCED PRECISION** (b3) served BF16, what `creativelens serve` serves by default on this CPU "
+            f"for this export: **{comparison['speedup_served_bf16_over_seed']:.2f}×** the seed loop (target ≥ "
+            f"{targets['bf16_speedup_min']}×: {_verdict(targets['bf16_speedup_met'])}); the 210-hour job → "
+            f"**{comparison['projected_job_hours_bf16']:.1f} hours**. Its accuracy gate: "
+            f"{gate_numbers(pipelines['served_bf16']['gate']['gate'])}."]
+
+
+def reduced_precision_lines(results: dict) -> list[str]:
+    """The served BF16 row: why it was measured (or not), loudly reduced precision, the gate's numbers."""
+    lines = ["## Reduced precision served", ""]
+    served = results.get("reduced_precision_served")
+    if not served:
+        return lines + ["Not measured: `creativelens serve` would serve this export at FP32 here (no native BF16 "
+                        "on this CPU, no configs/cpu_bf16.pbtxt, or its gate did not pass), so there is no "
+                        "served BF16 row.", ""]
+    from creativelens.serve.bf16_default import gate_numbers
+
+    gate = served["gate"]
+    bf16, fp32 = results["pipelines"]["served_bf16"], results["pipelines"]["served"]
+    lines += [
+        "**REDUCED PRECISION.** (b3) serves configs/cpu_bf16.pbtxt (OpenVINO, INFERENCE_PRECISION_HINT=bf16), "
+        "timed like (b): only its own tritonserver up, the same client, media and concurrencies.",
+        "",
+        f"- What `creativelens serve` says at start-up for this model here: `{served['serve_line']}`",
+        f"- The export's gate (parity.json): {gate_numbers(gate)}; {gate.get('fp32_detections')} FP32 detections, "
+        f"{gate.get('candidate_detections')} BF16, {gate.get('matched')} matched"
+        + (f"; AP {gate['candidate_ap']:.2f} (BF16) vs {gate['fp32_ap']:.2f} (FP32)"
+           if gate.get("fp32_ap") is not None and gate.get("candidate_ap") is not None else "") + ".",
+        f"- Served BF16 {bf16['images_per_s']:.2f} images/s against served FP32 {fp32['images_per_s']:.2f} "
+        f"({bf16['images_per_s'] / fp32['images_per_s']:.2f}×), each at its best concurrency; CPU s/image "
+        f"{_f(bf16['cpu_s_per_image'], 2)} vs {_f(fp32['cpu_s_per_image'], 2)}.",
+        "",
+    ]
+    return lines
+
+
+def ads_lines(results: dict) -> list[str]:
+    """Creative-shaped images at the default and the ad-shaped canvases: padding share and speed."""
+    lines = ["## Ad-shaped canvases", ""]
+    ads = results.get("ads")
+    if not ads:
+        return lines + ["Not run (no --ads-repository).", ""]
+    media = ads["media"]
+    lines += [
+        f"{media['images']} creative-SHAPED images ({', '.join(f'{n} {name}' for name, n in media['per_ratio'].items())}"
+        f"; sizes {', '.join(f'{name} {h}x{w}' for name, (h, w) in media['sizes_hw'].items())}): {media['made_from']} "
+        "— the shapes of real creatives, not real ads. Each canvas set's rows: the seed loop in its own process at "
+        "that set's input sizes, each served config with only its own server up, at the concurrency it did best at "
+        f"above; {ads['rounds']} round(s).",
+        "",
+        _table(["canvas set", "media", "padding share", "served px/image", "image px/image", "seed loop px/image",
+                "served / seed px"],
+               [[label, where, f"{100 * p['padding_share']:.1f} %", p["served_pixels_per_image"],
+                 p["valid_pixels_per_image"], p["seed_loop_pixels_per_image"], f"{p['served_over_seed_pixels']:.3f}"]
+                for where, sets in ads["padding"].items() for label, p in sets.items()]),
+        "",
+    ]
+    kinds = [kind for kind in ("served", "served_bf16") if any(kind in row for row in ads["rows"])]
+    header = ["canvas set", "buckets", "(a) seed loop images/s"]
+    for kind in kinds:
+        title = PIPELINE_TITLES[kind].split(" ", 1)[0]
+        header += [f"{title} images/s", f"{title} / own (a)", f"{title} / (a) at defaults"]
+    rows = []
+    for row in ads["rows"]:
+        cells = [row["canvas_set"], ", ".join(row["canvases"]), _f(row["seed_loop"]["images_per_s"], 2)]
+        for kind in kinds:
+            if kind in row:
+                cells += [_f(row[kind]["images_per_s"], 2), f"{row['speedup_over_own_seed_loop'][kind]:.2f}×",
+                          f"{row['speedup_over_default_seed_loop'][kind]:.2f}×"]
+            else:
+                cells += ["— (not gated)", "—", "—"]
+        rows.append(cells)
+    return lines + [_table(header, rows), "",
+                    "(b3) is REDUCED PRECISION (BF16). '/ own (a)': over the seed loop at the same canvas set's "
+                    "input sizes; '/ (a) at defaults': over the seed loop at the default canvases, on the same images.",
+                    ""]
 
 
 def baseline_lines(results: dict) -> list[str]:
@@ -261,10 +352,12 @@ def _sweep_lines(results: dict) -> list[str]:
         "## Concurrency sweep",
         "",
         _table(["in flight", "(b) images/s", "(b) p50 ms", "(b) p95 ms", "(b) avg batch", "(b2) images/s",
+                "(b3) BF16 served images/s",
                 "(c) images/s", "(c) p50 ms", "(c2) images/s", "(c3) BF16 images/s", "Triton overhead (b) vs (c)"],
                [[row["concurrency"], _f(row["served"]["images_per_s"], 2), _f(row["served"]["latency_ms_p50"], 0),
                  _f(row["served"]["latency_ms_p95"], 0), _f(row["served"].get("average_batch_size"), 2),
                  _f(row["served_onnxruntime"]["images_per_s"], 2),
+                 _f(row.get("served_bf16", {}).get("images_per_s"), 2),
                  _f(row["openvino_direct"]["images_per_s"], 2), _f(row["openvino_direct"]["latency_ms_p50"], 0),
                  _f(row["onnx_direct"]["images_per_s"], 2),
                  _f(row.get("openvino_bf16_direct", {}).get("images_per_s"), 2), f"{row['triton_overhead_pct']:.1f} %"]
@@ -367,6 +460,9 @@ def _target_lines(comparison: dict, pipelines: dict) -> list[str]:
     return [
         f"- Served ≥ {targets['speedup_min']}× the seed loop at the same input size: "
         f"{_verdict(targets['speedup_met'])} ({comparison['speedup_served_over_seed']:.2f}×).",
+        *([f"- REDUCED PRECISION served BF16 ≥ {targets['bf16_speedup_min']}× the seed loop: "
+           f"{_verdict(targets['bf16_speedup_met'])} ({comparison['speedup_served_bf16_over_seed']:.2f}×)."]
+          if "bf16_speedup_met" in targets else []),
         f"- Triton's overhead < {targets['triton_overhead_max_pct']:.0f} % against direct OpenVINO at "
         f"the best concurrency: {_verdict(targets['triton_overhead_met'])} "
         f"({comparison['triton_overhead_pct']:.1f} %).",
@@ -416,6 +512,10 @@ def render_summary_lines(results: dict) -> list[str]:
         lines.append(f"{PIPELINE_TITLES[name]:<48} {pipeline['images_per_s']:7.2f} images/s  "
                      f"p50 {_f(pipeline['latency_ms_p50'], 0)} ms  p95 {_f(pipeline['latency_ms_p95'], 0)} ms  "
                      f"({_setting(name, pipeline)})")
+    if "speedup_served_bf16_over_seed" in comparison:
+        lines.append(f"REDUCED PRECISION (b3) served BF16 over the seed loop alone "
+                     f"{comparison['speedup_served_bf16_over_seed']:.2f}x; the "
+                     f"{comparison['seed_job_hours']:.0f} h seed job -> {comparison['projected_job_hours_bf16']:.1f} h")
     check = results["baseline_check"]
     lines.append(f"seed loop beside the runtimes and servers (the old way): {check['beside_images_per_s']:.2f} "
                  f"images/s against {check['clean_images_per_s']:.2f} alone ({-check['slowdown_pct']:+.1f} %)")

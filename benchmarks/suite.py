@@ -32,17 +32,36 @@ from creativelens.benchmarks.plan import BenchPlan
 from creativelens.benchmarks.process_cpu import machine_busy_cpu_seconds, tree_cpu_seconds
 from creativelens.errors import UserError
 
-SERVED_CONFIGS = {"served": "cpu", "served_onnxruntime": "cpu_onnxruntime"}  # pipeline -> Triton config name
+# pipeline -> Triton config name; served_bf16 only where `creativelens serve` would serve it by default
+SERVED_CONFIGS = {"served": "cpu", "served_bf16": "cpu_bf16", "served_onnxruntime": "cpu_onnxruntime"}
 COMPARED = (*SERVED_CONFIGS, *DIRECT_RUNTIMES)  # measured at every concurrency, interleaved
 
 
-def compared_here() -> tuple[str, ...]:
-    """COMPARED less BF16 on a CPU without native BF16 (emulated there: slower, not worth a row)."""
+def compared_here(bf16_served: bool = False) -> tuple[str, ...]:
+    """COMPARED less BF16 direct on a CPU without native BF16 (emulated there: slower, not worth a
+    row), less served BF16 unless `bf16_served` (see `bf16_served_choice`)."""
     from creativelens.export.reduced_precision import bf16_refusal
 
-    return tuple(kind for kind in COMPARED if kind != "openvino_bf16_direct" or bf16_refusal() is None)
+    return tuple(kind for kind in COMPARED
+                 if (kind != "openvino_bf16_direct" or bf16_refusal() is None)
+                 and (kind != "served_bf16" or bf16_served))
+
+
+def bf16_served_choice(repository: Path, model: str, cpuinfo: str | None = None) -> dict | None:
+    """The BF16 gate of `model` in `repository` when `creativelens serve` serves it at BF16 by default
+    here (native BF16 on this CPU, configs/cpu_bf16.pbtxt written, parity.json's gate passed), else None."""
+    from creativelens.serve.bf16_default import bf16_gate, default_cpu_configs
+
+    choice = next((c for c in default_cpu_configs(repository, cpuinfo) if c.model == model), None)
+    if choice is None or not choice.bf16:
+        return None
+    gate = bf16_gate(repository / model)
+    return {"serve_line": choice.line, "gate": gate}  # gate: parity.json's record, as the export wrote it
 PIPELINE_DESCRIPTIONS = {
     "served": "creativelens stream -> tritonserver, configs/cpu.pbtxt (python backend, OpenVINO FP32), dynamic batching",
+    "served_bf16": "creativelens stream -> tritonserver, configs/cpu_bf16.pbtxt (python backend, OpenVINO "
+                   "INFERENCE_PRECISION_HINT=bf16): REDUCED PRECISION, what `creativelens serve` serves by "
+                   "default on this CPU because the export's BF16 gate passed",
     "served_onnxruntime": "creativelens stream -> tritonserver, configs/cpu_onnxruntime.pbtxt (python backend, "
                           "ONNX Runtime), dynamic batching",
     "onnx_direct": "client decode + letterbox -> ONNX Runtime in process, batch of one",
@@ -88,9 +107,11 @@ class _Totals:
 
 class BenchRun:
     def __init__(self, plan: BenchPlan, out_dir: Path, work_dir: Path, cache_dir: Path,
-                 repository: Path | None = None, progress: bool = True):
+                 repository: Path | None = None, progress: bool = True, ads_repository: Path | None = None):
         self.plan, self.out_dir, self.work_dir, self.cache_dir = plan, out_dir, work_dir, cache_dir
         self.repository = repository
+        self.ads_repository = ads_repository
+        self.bf16: dict | None = None  # the BF16 gate when served_bf16 is measured
         self.progress_enabled = progress
         self._bar = None
         self._loads: list[float] = []  # 1-minute load average at the start of every pass
@@ -108,7 +129,11 @@ class BenchRun:
         bench_set = bench_media(self.work_dir / "media", stills=plan.stills, video_frames=plan.video_frames,
                                 frame_stride=plan.frame_stride)
         media = bench_set.paths
-        detector = load_detector(plan.model, random_weights=plan.random_weights)
+        detector = load_detector(plan.model, random_weights=plan.random_weights, **self._detector_files())
+        if plan.from_training and self.repository is None:
+            raise UserError(f"--from-training {plan.from_training}: give the repository its export went to "
+                            f"(creativelens export --from-training {plan.from_training} [--precision bf16 ...] "
+                            f"--out R, then --repository R)")
         if self.repository is None:
             repository = exported_repository(detector, plan.canvases, self.cache_dir)
         elif weights_match(self.repository / plan.model, detector):
@@ -117,6 +142,10 @@ class BenchRun:
             raise UserError(f"{self.repository / plan.model} was exported from other weights than the "
                             f"{detector.weights} the seed loop would run: re-export it")
         canvas_repositories = [exported_repository(detector, group, self.cache_dir) for group in plan.canvas_sweep]
+        if self.ads_repository is not None and not weights_match(self.ads_repository / plan.model, detector):
+            raise UserError(f"{self.ads_repository / plan.model} was exported from other weights than "
+                            f"{detector.weights}: re-export it")
+        self.bf16 = bf16_served_choice(repository, plan.model)
         self._open_progress(len(media), read_cpu_config(repository / plan.model).max_batch_size)
         # An export just now (ours) raises the load: say what the measurements started under.
         machine["load_average_before_measuring"] = [round(value, 2) for value in os.getloadavg()]
@@ -126,6 +155,9 @@ class BenchRun:
             self._canvas_row(group_repository, detector, media, comparison["best_served_concurrency"])
             for group_repository in canvas_repositories
         ]
+        ads = None
+        if self.ads_repository is not None:
+            ads = self._ads_section(repository, detector, comparison["pipelines"], bench_set)
         gpu = self._gpu_sweep(repository / plan.model, media)
         self._close_progress()
         machine["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
@@ -153,14 +185,25 @@ class BenchRun:
                 "gpu": gpu,
             },
             "perf_analyzer": comparison["perf_analyzer"],
+            "reduced_precision_served": self.bf16,
+            "ads": ads,
         }
+
+    def _detector_files(self) -> dict:
+        """load_detector's config/weights/labels for a `creativelens train` folder (--from-training)."""
+        if not self.plan.from_training:
+            return {}
+        from creativelens.train.outputs import from_training
+
+        config_file, weights, labels, _ = from_training(self.plan.from_training)
+        return {"config_file": str(config_file), "weights": str(weights), "labels_file": str(labels)}
 
     def _compare(self, repository: Path, detector, media: list[Path]) -> dict:
         from creativelens.benchmarks.seed_loop import predictor_input_size
 
         plan = self.plan
         model_dir = repository / plan.model
-        compared = compared_here()
+        compared = compared_here(self.bf16 is not None)
         canvases = _canvases_of(repository, plan.model)
         warmup = _one_per_bucket(media, canvases)
         totals: dict[tuple[str, int], _Totals] = defaultdict(_Totals)
@@ -213,6 +256,9 @@ class BenchRun:
                                    description=PIPELINE_DESCRIPTIONS[kind], isolation=isolation[kind])
             if kind in SERVED_CONFIGS:
                 pipelines[kind]["max_batch_size"] = config.max_batch_size
+                if kind == "served_bf16":
+                    pipelines[kind]["reduced_precision"] = "bf16"
+                    pipelines[kind]["gate"] = self.bf16
             else:
                 pipelines[kind]["threads"] = isolation[kind]["runtime_threads"]
         names = [canvas.name for canvas in canvases]
@@ -233,6 +279,8 @@ class BenchRun:
             },
             "model": {
                 "name": plan.model,
+                "from_training": plan.from_training,
+                "class_names": list(detector.class_names),
                 "weights": detector.weights,
                 "random_weights": detector.random_weights,
                 "canvases": names,
@@ -268,7 +316,7 @@ class BenchRun:
         self._status(label)
         spec = PassSpec(kind=kind, media=[str(p) for p in media], warmup=[str(p) for p in warmup],
                         concurrencies=list(concurrencies), out_dir=str(self.work_dir / "fresh"), label=label,
-                        model=detector.name, random_weights=detector.random_weights,
+                        model=detector.name, random_weights=detector.random_weights, **self._detector_files(),
                         canvases=[canvas.name for canvas in canvases], model_dir=str(model_dir),
                         beside=list(beside), watch=dict(watch or {}))
         fresh = run_fresh(spec)
@@ -360,6 +408,69 @@ class BenchRun:
             "speedup_served_over_seed": speedup(served_summary["images_per_s"], seed_summary["images_per_s"]),
         }
 
+    def _ads_section(self, repository: Path, detector, pipelines: dict, bench_set) -> dict:
+        """Creative-shaped inputs on two canvas sets: the headline's (the exporter's default) and the
+        ad-shaped export (--ads-repository). Per set: the padding share (geometry), the seed loop in
+        its own process at that set's input sizes, the served FP32 config and, where gated, the
+        served BF16 one, each with only its own server up, at the concurrency each did best at in
+        the headline comparison; `ad_rounds` rounds, the order of the sets reversed every other."""
+        import cv2
+
+        from creativelens.benchmarks.media import ad_shaped_media
+        from creativelens.benchmarks.padding_share import per_canvas_set
+
+        plan = self.plan
+        ads = ad_shaped_media(self.work_dir / "media", plan.ad_images)
+        ad_sizes = [cv2.imread(str(path)).shape[:2] for path in ads.paths]
+        bench_sizes = [cv2.imread(str(path)).shape[:2] for path in bench_set.paths]
+        sets = {"cpu defaults": repository, "ad-shaped": self.ads_repository}
+        gates = {label: (self.bf16 if label == "cpu defaults" else bf16_served_choice(repo, plan.model))
+                 for label, repo in sets.items()}
+        kinds = ["seed_loop", "served", *(["served_bf16"] if self.bf16 is not None else [])]
+        totals: dict[tuple[str, str], _Totals] = defaultdict(_Totals)
+        for round_index in range(plan.ad_rounds):
+            order = list(sets) if round_index % 2 == 0 else list(reversed(sets))
+            for label in order:
+                repo = sets[label]
+                canvases = _canvases_of(repo, plan.model)
+                warmup = _one_per_bucket(ads.paths, canvases)
+                tag = f"ads-r{round_index + 1}-{'defaults' if label == 'cpu defaults' else 'ads'}"
+                for kind in kinds:
+                    if kind == "seed_loop":
+                        fresh = self._fresh("seed_loop", detector, repo / plan.model, canvases, ads.paths, warmup,
+                                            [0], f"{tag}-seed_loop")
+                        totals[label, kind].add(fresh.measurements[0])
+                        continue
+                    if kind == "served_bf16" and gates[label] is None:
+                        continue  # that export's BF16 gate did not pass: nothing to serve at BF16
+                    with self._server(repo, kind, tag) as server:
+                        self._served(server, warmup, f"warmup-{tag}-{kind}", 1, timed=False)
+                        totals[label, kind].add(*self._served_step(server, pipelines[kind]["concurrency"],
+                                                                   round_index, ads.paths, f"{tag}-{kind}"))
+        rows = []
+        for label, repo in sets.items():
+            row = {"canvas_set": label, "canvases": [c.name for c in _canvases_of(repo, plan.model)],
+                   "repository": str(repo), "bf16_gate": gates[label]}
+            for kind in kinds:
+                if (label, kind) in totals:
+                    row[kind] = totals[label, kind].summary()
+                    if kind != "seed_loop":
+                        row[kind]["concurrency"] = pipelines[kind]["concurrency"]
+            seed = row["seed_loop"]["images_per_s"]
+            row["speedup_over_own_seed_loop"] = {kind: speedup(row[kind]["images_per_s"], seed)
+                                                 for kind in kinds if kind != "seed_loop" and kind in row}
+            rows.append(row)
+        default_seed = rows[0]["seed_loop"]["images_per_s"]
+        for row in rows:  # against the seed loop at the default canvases, the user's baseline today
+            row["speedup_over_default_seed_loop"] = {kind: speedup(row[kind]["images_per_s"], default_seed)
+                                                     for kind in kinds if kind != "seed_loop" and kind in row}
+        return {
+            "media": ads.describe(),
+            "padding": {"ad-shaped media": per_canvas_set(ad_sizes), "bench media": per_canvas_set(bench_sizes)},
+            "rounds": plan.ad_rounds,
+            "rows": rows,
+        }
+
     def _gpu_sweep(self, model_dir: Path, media: list[Path]) -> dict:
         from creativelens.benchmarks.gpu_sweep import gpu_runtime_sweep, gpu_unavailable_reason
         from creativelens.client.decode import prepare
@@ -382,9 +493,12 @@ class BenchRun:
         from tqdm import tqdm
 
         plan = self.plan
-        passes = plan.rounds * (1 + len(compared_here()) * len(plan.concurrencies)) + len(plan.max_batch_sizes) \
-            + 2 * len(plan.canvas_sweep) - (exported_max_batch in plan.max_batch_sizes) + 2  # + the baseline check
-        self._bar = tqdm(total=passes * images, unit="img", desc="bench", dynamic_ncols=True)
+        passes = plan.rounds * (1 + len(compared_here(self.bf16 is not None)) * len(plan.concurrencies)) \
+            + len(plan.max_batch_sizes) + 2 * len(plan.canvas_sweep) - (exported_max_batch in plan.max_batch_sizes) \
+            + 2  # + the baseline check
+        ad_passes = 2 * (2 + (self.bf16 is not None)) * plan.ad_rounds if self.ads_repository is not None else 0
+        self._bar = tqdm(total=passes * images + ad_passes * plan.ad_images, unit="img", desc="bench",
+                         dynamic_ncols=True)
 
     def _advance(self, count: int = 1) -> None:
         if self._bar is not None:

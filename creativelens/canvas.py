@@ -101,3 +101,12 @@ def to_original(boxes_xyxy: np.ndarray, boxed: Letterboxed) -> np.ndarray:
     np.clip(boxes[:, 0::2], 0, boxed.original_width, out=boxes[:, 0::2])
     np.clip(boxes[:, 1::2], 0, boxed.original_height, out=boxes[:, 1::2])
     return boxes
+
+
+# Buckets shaped like the ad platforms' creatives (1:1, 4:5, 9:16, 16:9, 1.91:1) under the same
+# 480/800 rule as CPU_CANVASES: each ratio's image scaled by min(480 / short side, 800 / long side),
+# the sides then brought to the stride (4:5: 600 -> 608; 9:16 and 16:9: 450 -> 448; 1.91:1: 419 -> 416),
+# so an ad of those ratios is computed at about the scale the default buckets give it (within 2 %),
+# with little padding. Opt-in (`--canvas-set ads`); CPU_CANVASES stays the exporter's default.
+AD_CANVASES = tuple(Canvas(h, w) for h, w in ((480, 480), (608, 480), (800, 448), (448, 800), (416, 800)))
+CANVAS_SETS = {"cpu": CPU_CANVASES, "ads": AD_CANVASES, "gpu": GPU_CANVASES}

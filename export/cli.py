@@ -34,6 +34,11 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--canvas", action="append", metavar="HxW",
                         help="canvas bucket, repeatable (default: CPU buckets 480x480, 480x800, 800x480; "
                         "with --device cuda, Detectron2's 800x800, 800x1344, 1344x800)")
+    parser.add_argument("--canvas-set", choices=("cpu", "ads", "gpu"),
+                        help="a named set of buckets instead of --canvas: cpu (480x480, 480x800, 800x480), ads "
+                             "(shaped like ad creatives 1:1, 4:5, 9:16, 16:9, 1.91:1 under the same 480/800 rule: "
+                             "480x480, 608x480, 800x448, 448x800, 416x800; less padding on creatives, see "
+                             "benchmarks/results) or gpu (800x800, 800x1344, 1344x800)")
     parser.add_argument("--format", action="append", choices=("onnx", "torchscript"),
                         help="formats to write (default: both)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 16; default 17)")
@@ -143,6 +148,12 @@ def run_export(args: argparse.Namespace) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA GPU is visible to PyTorch here")
     default_canvases = GPU_CANVASES if args.device.startswith("cuda") else CPU_CANVASES
+    if args.canvas and args.canvas_set:
+        raise UserError("--canvas and --canvas-set both name the buckets: give one")
+    if args.canvas_set:
+        from creativelens.canvas import CANVAS_SETS
+
+        default_canvases = CANVAS_SETS[args.canvas_set]
     canvases = [parse_canvas(text) for text in args.canvas] if args.canvas else list(default_canvases)
     images = sample_stills()[: args.parity_images]
     if len(images) < 2:

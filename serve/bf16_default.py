@@ -75,3 +75,13 @@ def _gate_numbers(gate: dict) -> str:
     ap = "AP not gated (no labelled set)" if drop is None else f"AP drop {drop:.2f} points"
     return (f"gate passed: {100 * gate['recall']:.1f} % of FP32's detections found, "
             f"{100 * gate['agreement']:.1f} % of its own are FP32's at {judged}; {ap}")
+
+
+def gate_numbers(gate: dict) -> str:
+    """The BF16 gate's numbers as `serve` says them at start-up (the bench's report quotes them too)."""
+    return _gate_numbers(gate)
+
+
+def bf16_gate(model_dir: Path) -> dict | None:
+    """parity.json's BF16 gate record of `model_dir`, None when it has none."""
+    return _bf16_gate(model_dir)

@@ -15,6 +15,7 @@ import numpy as np
 from creativelens.canvas import Canvas
 
 PRECISIONS = ("f32", "bf16")
+HINTS = ("LATENCY", "THROUGHPUT")  # OpenVINO's PERFORMANCE_HINT
 
 
 def available_cores() -> int:
@@ -38,7 +39,8 @@ class OpenVinoRunner:
     """
 
     def __init__(self, path: str | Path, canvases: Sequence[Canvas] = (), *, threads: int = 0,
-                 precision: str = "f32", warm_up: bool = True, batch_one: bool = False):
+                 precision: str = "f32", warm_up: bool = True, batch_one: bool = False,
+                 hint: str = "LATENCY", streams: int = 0):
         import openvino
 
         if precision not in PRECISIONS:
@@ -46,9 +48,16 @@ class OpenVinoRunner:
         self.path = str(path)
         self.batch_one = batch_one
         self.core = openvino.Core()
+        if hint not in HINTS:
+            raise ValueError(f"hint must be one of {', '.join(HINTS)}, got {hint!r}")
         # Set explicitly: on a CPU with native BF16 the plugin would otherwise pick BF16 by itself.
-        self.config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
+        # LATENCY (one stream, every thread on one request) measured best on 2 cores against
+        # THROUGHPUT and 2 streams, served and direct (benchmarks/results/*intel-xeon-2c*/openvino_options.md);
+        # `streams` (NUM_STREAMS, 0: the hint's choice) and `hint` are there to measure it again.
+        self.config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": hint,
                        "INFERENCE_NUM_THREADS": threads or available_cores()}
+        if streams:
+            self.config["NUM_STREAMS"] = streams
         self.compiled: dict[tuple[int, int] | None, object] = {}
         self.output_names = [output.get_any_name() for output in self.core.read_model(self.path).outputs]
         for canvas in sorted(set(canvases)):
