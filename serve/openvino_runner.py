@@ -16,6 +16,9 @@ from creativelens.canvas import Canvas
 
 PRECISIONS = ("f32", "bf16")
 HINTS = ("LATENCY", "THROUGHPUT")  # OpenVINO's PERFORMANCE_HINT
+# "0"/"1": ENABLE_CPU_PINNING off/on wherever the runner is not told (unset: the plugin's choice). On 2
+# cores two single-thread graphs (Triton instance count 2) were pinned to one core (benchmarks/results).
+PINNING_ENV = "CREATIVELENS_OPENVINO_PINNING"
 
 
 def available_cores() -> int:
@@ -40,7 +43,7 @@ class OpenVinoRunner:
 
     def __init__(self, path: str | Path, canvases: Sequence[Canvas] = (), *, threads: int = 0,
                  precision: str = "f32", warm_up: bool = True, batch_one: bool = False,
-                 hint: str = "LATENCY", streams: int = 0):
+                 hint: str = "LATENCY", streams: int = 0, pinning: bool | None = None):
         import openvino
 
         if precision not in PRECISIONS:
@@ -58,6 +61,10 @@ class OpenVinoRunner:
                        "INFERENCE_NUM_THREADS": threads or available_cores()}
         if streams:
             self.config["NUM_STREAMS"] = streams
+        if pinning is None and os.environ.get(PINNING_ENV, "") in ("0", "1"):
+            pinning = os.environ[PINNING_ENV] == "1"  # reaches the Triton backend's runners too
+        if pinning is not None:  # ENABLE_CPU_PINNING (None: the plugin's choice)
+            self.config["ENABLE_CPU_PINNING"] = pinning
         self.compiled: dict[tuple[int, int] | None, object] = {}
         self.output_names = [output.get_any_name() for output in self.core.read_model(self.path).outputs]
         for canvas in sorted(set(canvases)):
