@@ -55,7 +55,8 @@ class OpenVinoRunner:
             raise ValueError(f"hint must be one of {', '.join(HINTS)}, got {hint!r}")
         # Set explicitly: on a CPU with native BF16 the plugin would otherwise pick BF16 by itself.
         # LATENCY (one stream, every thread on one request) measured best on 2 cores against
-        # THROUGHPUT and 2 streams, served and direct (benchmarks/results/*intel-xeon-2c*/openvino_options.md);
+        # THROUGHPUT and 2 streams, served and direct
+        # (benchmarks/results/2026-12-07-intel-xeon-2c-cpu-defaults/README.md);
         # `streams` (NUM_STREAMS, 0: the hint's choice) and `hint` are there to measure it again.
         self.config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": hint,
                        "INFERENCE_NUM_THREADS": threads or available_cores()}
