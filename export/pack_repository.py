@@ -146,7 +146,8 @@ def check_pack_parity(pack_members: list[Member], canvases, parity_images, runne
             reference = parity.reference_detections(member.detector.model.cpu(), images, sizes)
             for fmt, runner in runners.items():
                 checked = parity.check_format(fmt, onnx_path, _DetectorOutputs(runner, index, memos[fmt]), reference,
-                                              images, sizes, heads.test_score_thresh, heads.test_topk_per_image)
+                                              images, sizes, heads.test_score_thresh, heads.test_topk_per_image,
+                                              heads.test_nms_thresh)
                 result = results[member.name][fmt]
                 result.versus_eager.add(checked.versus_eager)
                 result.batch_consistency.add(checked.batch_consistency)

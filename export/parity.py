@@ -19,6 +19,7 @@ import torch
 BOX_TOLERANCE_PX = 0.5
 SCORE_TOLERANCE = 1e-3
 MATCH_DISTANCE_PX = 2.0
+NMS_TIE_TOLERANCE = 1e-3  # IoU this close to the NMS threshold: float noise decides suppression
 BATCH_SIZES = (1, 2, 4)
 
 
@@ -89,7 +90,7 @@ def split_outputs(outputs) -> list[tuple[np.ndarray, ...]]:
     return [(boxes[i, :n], scores[i, :n], classes[i, :n]) for i, n in enumerate(counts)]
 
 
-def compare(reference, candidate, score_threshold: float, top_k: int) -> Comparison:
+def compare(reference, candidate, score_threshold: float, top_k: int, nms_threshold: float | None = None) -> Comparison:
     """Greedy match, best reference scores first, to the nearest box of the same class.
 
     A match needs IoU >= 0.5 or corners within MATCH_DISTANCE_PX (clipped boxes at the
@@ -97,7 +98,8 @@ def compare(reference, candidate, score_threshold: float, top_k: int) -> Compari
 
     A detection left unmatched only because its score sits at the score threshold or at the
     top-K cut (where a 1e-4 difference decides whether it is reported at all) counts as
-    borderline, not as a mismatch.
+    borderline, not as a mismatch; so does one whose IoU with a higher-scored detection of its
+    class sits at `nms_threshold` (an NMS tie: the same noise decides whether it is suppressed).
     """
     ref_boxes, ref_scores, ref_classes = reference
     boxes, scores, classes = candidate
@@ -107,12 +109,12 @@ def compare(reference, candidate, score_threshold: float, top_k: int) -> Compari
     for i in np.argsort(-ref_scores, kind="stable"):
         candidates = np.flatnonzero((classes == ref_classes[i]) & ~used)
         if not len(candidates):
-            lost.append(ref_scores[i])
+            lost.append(i)
             continue
         distance = np.abs(boxes[candidates] - ref_boxes[i]).max(axis=1)
         j = candidates[int(np.argmin(distance))]
         if _iou(ref_boxes[i], boxes[j:j + 1])[0] < 0.5 and distance.min() > MATCH_DISTANCE_PX:
-            lost.append(ref_scores[i])
+            lost.append(i)
             continue
         used[j] = True
         result.matched += 1
@@ -121,16 +123,22 @@ def compare(reference, candidate, score_threshold: float, top_k: int) -> Compari
     full = max(len(scores), len(ref_scores)) >= top_k
     cut = min(ref_scores.min(initial=1.0), scores.min(initial=1.0)) if full else None
 
-    def borderline(score) -> bool:
-        return abs(score - score_threshold) <= SCORE_TOLERANCE or (cut is not None and abs(score - cut) <= SCORE_TOLERANCE)
+    def borderline(score, box, label, detections) -> bool:
+        if abs(score - score_threshold) <= SCORE_TOLERANCE or (cut is not None and abs(score - cut) <= SCORE_TOLERANCE):
+            return True
+        if nms_threshold is None:
+            return False
+        all_boxes, all_scores, all_classes = detections
+        stronger = (all_classes == label) & (all_scores > score)
+        return bool((np.abs(_iou(box, all_boxes[stronger]) - nms_threshold) <= NMS_TIE_TOLERANCE).any())
 
-    for score in lost:
-        if borderline(score):
+    for index in lost:
+        if borderline(ref_scores[index], ref_boxes[index], ref_classes[index], reference):
             result.borderline += 1
         else:
             result.unmatched_reference += 1
-    for score in scores[~used]:
-        if borderline(score):
+    for index in np.flatnonzero(~used):
+        if borderline(scores[index], boxes[index], classes[index], candidate):
             result.borderline += 1
         else:
             result.unmatched_export += 1
@@ -151,19 +159,19 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def check_format(name: str, file: Path, runner, reference, images, sizes, score_threshold: float,
-                 top_k: int) -> FormatParity:
+                 top_k: int, nms_threshold: float | None = None) -> FormatParity:
     """Compare one exported runner with the eager reference, and batches with single images."""
     parity = FormatParity(name, file.name)
     started = time.perf_counter()
     singles = [split_outputs(runner(images[i:i + 1], sizes[i:i + 1]))[0] for i in range(len(images))]
     parity.seconds_per_image = round((time.perf_counter() - started) / len(images), 3)
     for ref, single in zip(reference, singles):
-        parity.versus_eager.add(compare(ref, single, score_threshold, top_k))
+        parity.versus_eager.add(compare(ref, single, score_threshold, top_k, nms_threshold))
     for n in BATCH_SIZES[1:]:
         for start in range(0, len(images) - n + 1, n):
             batched = split_outputs(runner(images[start:start + n], sizes[start:start + n]))
             for single, in_batch in zip(singles[start:start + n], batched):
-                parity.batch_consistency.add(compare(single, in_batch, score_threshold, top_k))
+                parity.batch_consistency.add(compare(single, in_batch, score_threshold, top_k, nms_threshold))
     return parity
 
 
@@ -180,7 +188,7 @@ class ParityReport:
     reduced_precision: list = field(default_factory=list)
     tolerances: dict = field(default_factory=lambda: {
         "box_px": BOX_TOLERANCE_PX, "score": SCORE_TOLERANCE, "match_iou": 0.5,
-        "match_distance_px": MATCH_DISTANCE_PX})
+        "match_distance_px": MATCH_DISTANCE_PX, "nms_tie_iou": NMS_TIE_TOLERANCE})
 
     @property
     def ok(self) -> bool:

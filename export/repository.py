@@ -155,7 +155,7 @@ def check_parity(detector: Detector, canvases, parity_images, runners, log=print
         reference = parity.reference_detections(detector.model.cpu(), images, sizes)
         for name, (path, runner) in runners.items():
             checked = parity.check_format(name, path, runner, reference, images, sizes,
-                                          heads.test_score_thresh, heads.test_topk_per_image)
+                                          heads.test_score_thresh, heads.test_topk_per_image, heads.test_nms_thresh)
             results[name].versus_eager.add(checked.versus_eager)
             results[name].batch_consistency.add(checked.batch_consistency)
             results[name].seconds_per_image = max(results[name].seconds_per_image, checked.seconds_per_image)

@@ -179,3 +179,18 @@ def test_custom_trained_checkpoint_exports_with_its_own_class_names(tmp_path):
         metadata = read_model_metadata(model_dir, config_name)
         assert metadata.weights_sha256 == sha256_of(checkpoint) and metadata.precision == "fp32"
         assert metadata.class_names == ("logo", "product", "smile")
+
+
+def test_a_detection_at_an_nms_tie_is_borderline_not_a_mismatch():
+    import numpy as np
+
+    from creativelens.export import parity
+
+    strong = [0.0, 0.0, 30.0, 30.0]
+    tied = [10.0, 0.0, 40.0, 30.0]  # IoU with `strong` exactly 0.5: suppressed or not by float noise
+    reference = (np.array([strong, tied], np.float32), np.array([0.9, 0.4], np.float32), np.array([1, 1]))
+    exported = (np.array([strong], np.float32), np.array([0.9], np.float32), np.array([1]))
+    assert parity.compare(reference, exported, 0.05, 100, nms_threshold=0.5).ok
+    assert parity.compare(reference, exported, 0.05, 100, nms_threshold=0.5).borderline == 1
+    assert not parity.compare(reference, exported, 0.05, 100, nms_threshold=0.7).ok
+    assert not parity.compare(reference, exported, 0.05, 100).ok
