@@ -178,9 +178,7 @@ def write_report(report: dict, folder: Path) -> None:
     for way in ways:
         cells = []
         for n in counts:
-            value = rate.get((way, n)) or (rate.get(("separate served", 1)) if n == 1 and way.startswith("pack") else None)
-            if value is None and way == "seed loop" and n == 1:
-                value = rate.get((way, 1))
+            value = rate.get((way, n), one if n == 1 and way.startswith("pack") else None)  # a pack of one is the detector alone
             cells.append("-" if value is None else f"{value} ({one / value:.2f}x)")
         lines.append(f"| {way} | " + " | ".join(cells) + " |")
     lines += ["", "N = 1 of a pack is the detector served alone.", "",
